@@ -1,0 +1,184 @@
+"""Streaming multipart parser: form fields in memory (bounded), the audio file straight to disk.
+
+Starlette's ``request.form()`` spools a whole upload before the handler sees it, so a size limit could
+only be checked after the damage. Here every chunk is counted as it arrives: a declared Content-Length
+over the limit is refused before a byte is read, and an undeclared (chunked) body is cut off at the
+first byte past it. The temporary file is removed on every failure path; on success the caller owns it
+and must call :meth:`ParsedForm.cleanup`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from python_multipart import MultipartParser
+from python_multipart.multipart import parse_options_header
+from starlette.requests import Request
+
+from whisperd.errors import InvalidRequest, MissingFile, PayloadTooLarge
+from whisperd.tempfiles import UploadArea
+
+__all__ = ["FILE_FIELD", "ParsedForm", "Upload", "receive_form"]
+
+FILE_FIELD = "file"
+_MAX_FIELDS = 64
+_FORM_OVERHEAD = 1 << 20  # room for the other fields and multipart framing in a declared length
+
+
+@dataclass(slots=True)
+class Upload:
+    """The uploaded audio, on disk."""
+
+    path: Path
+    filename: str
+    size: int
+    content_type: str | None
+
+
+@dataclass(slots=True)
+class ParsedForm:
+    fields: dict[str, list[str]] = field(default_factory=dict)
+    upload: Upload | None = None
+
+    def cleanup(self) -> None:
+        """Delete the uploaded file; safe to call more than once."""
+        if self.upload is not None:
+            self.upload.path.unlink(missing_ok=True)
+
+
+class _Collector:
+    """python-multipart callbacks that route each part to memory or to the upload file."""
+
+    def __init__(self, area: UploadArea, max_file_bytes: int, max_field_bytes: int) -> None:
+        self.area = area
+        self.max_file_bytes = max_file_bytes
+        self.max_field_bytes = max_field_bytes
+        self.form = ParsedForm()
+        self.paths: list[Path] = []
+        self._header_name = b""
+        self._header_value = b""
+        self._headers: dict[bytes, bytes] = {}
+        self._name = ""
+        self._buffer = bytearray()
+        self._fd: int | None = None
+        self._is_file = False
+        self._written = 0
+        self._fields = 0
+
+    def callbacks(self) -> dict[str, object]:
+        return {
+            "on_part_begin": self.on_part_begin,
+            "on_part_data": self.on_part_data,
+            "on_part_end": self.on_part_end,
+            "on_header_field": self.on_header_field,
+            "on_header_value": self.on_header_value,
+            "on_header_end": self.on_header_end,
+            "on_headers_finished": self.on_headers_finished,
+        }
+
+    def on_part_begin(self) -> None:
+        self._headers = {}
+        self._buffer = bytearray()
+        self._is_file = False
+        self._written = 0
+
+    def on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self._header_name += data[start:end]
+
+    def on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self._header_value += data[start:end]
+
+    def on_header_end(self) -> None:
+        self._headers[self._header_name.lower()] = self._header_value
+        self._header_name = b""
+        self._header_value = b""
+
+    def on_headers_finished(self) -> None:
+        _, options = parse_options_header(self._headers.get(b"content-disposition", b""))
+        raw_name = options.get(b"name")
+        if raw_name is None:
+            raise InvalidRequest("A multipart part has no name in its Content-Disposition header.")
+        self._name = raw_name.decode("utf-8", "replace")
+        self._fields += 1
+        if self._fields > _MAX_FIELDS:
+            raise InvalidRequest(f"Too many form fields (more than {_MAX_FIELDS}).")
+        if b"filename" in options and self._name == FILE_FIELD:
+            if self.form.upload is not None:
+                raise InvalidRequest("Only one file may be uploaded per request.", param=FILE_FIELD)
+            self._is_file = True
+            self._fd, path = self.area.new_file()
+            self.paths.append(path)
+            content_type = self._headers.get(b"content-type")
+            self.form.upload = Upload(
+                path=path,
+                filename=options[b"filename"].decode("utf-8", "replace"),
+                size=0,
+                content_type=content_type.decode("latin-1") if content_type else None,
+            )
+
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        size = end - start
+        if self._is_file:
+            self._written += size
+            if self._written > self.max_file_bytes:
+                raise PayloadTooLarge(self.max_file_bytes)
+            assert self._fd is not None
+            os.write(self._fd, data[start:end])
+            return
+        if len(self._buffer) + size > self.max_field_bytes:
+            raise InvalidRequest(
+                f"The form field '{self._name}' is longer than {self.max_field_bytes} bytes.", param=self._name
+            )
+        self._buffer += data[start:end]
+
+    def on_part_end(self) -> None:
+        if self._is_file:
+            self._close_file()
+            assert self.form.upload is not None
+            self.form.upload.size = self._written
+        else:
+            value = self._buffer.decode("utf-8", "replace")
+            self.form.fields.setdefault(self._name, []).append(value)
+
+    def _close_file(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def abort(self) -> None:
+        self._close_file()
+        for path in self.paths:
+            path.unlink(missing_ok=True)
+
+
+async def receive_form(
+    request: Request, area: UploadArea, *, max_file_bytes: int, max_field_bytes: int
+) -> ParsedForm:
+    """Read the multipart body of ``request``, enforcing the limits as the bytes arrive."""
+    content_type, params = parse_options_header(request.headers.get("content-type", ""))
+    if content_type != b"multipart/form-data":
+        raise MissingFile(
+            "The request must be multipart/form-data with the audio in the 'file' field."
+        )
+    boundary = params.get(b"boundary")
+    if not boundary:
+        raise InvalidRequest("The multipart body has no boundary.")
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_file_bytes + _FORM_OVERHEAD:
+        raise PayloadTooLarge(max_file_bytes)
+    collector = _Collector(area, max_file_bytes, max_field_bytes)
+    parser = MultipartParser(boundary, collector.callbacks())  # type: ignore[arg-type]
+    try:
+        async for chunk in request.stream():
+            parser.write(chunk)
+        parser.finalize()
+    except BaseException as exc:
+        collector.abort()
+        if isinstance(exc, InvalidRequest | PayloadTooLarge):
+            raise
+        if isinstance(exc, Exception) and type(exc).__module__.startswith("python_multipart"):
+            raise InvalidRequest("The multipart body is malformed.") from exc
+        raise
+    return collector.form

@@ -1,0 +1,112 @@
+"""Uploaded bytes to 16 kHz mono float32 samples, within limits of duration and decode time.
+
+The container and codec are found from the content (PyAV/FFmpeg probing), never from the file name or
+MIME type, so a Telegram voice note named ``voice.bin`` decodes as well as ``voice.ogg``. The decoding
+pipeline is faster-whisper's own (s16 mono resampling in 500 000-sample groups), so that samples and
+therefore transcripts match what faster-whisper gives for the same file, with two additions: decoding
+stops as soon as the audio is longer than allowed, and a wall-clock budget stops hostile files early.
+"""
+
+from __future__ import annotations
+
+import gc
+import itertools
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from whisperd.errors import AudioTooLong, DecodeTimeout, EmptyFile, InvalidAudio
+
+__all__ = ["SAMPLE_RATE", "DecodedAudio", "decode_file"]
+
+SAMPLE_RATE = 16_000
+_GROUP_SAMPLES = 500_000
+_MAX_BAD_FRAMES_IN_A_ROW = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedAudio:
+    """Samples ready for the model, and how long they last."""
+
+    samples: np.ndarray
+
+    @property
+    def seconds(self) -> float:
+        return len(self.samples) / SAMPLE_RATE
+
+
+def decode_file(path: Path, *, max_seconds: float, max_decode_seconds: float) -> DecodedAudio:
+    """Decode the first audio stream of ``path``; raise a client error for anything unusable."""
+    import av  # PyAV pulls in FFmpeg: imported on first use, not with the package
+
+    if path.stat().st_size == 0:
+        raise EmptyFile
+    max_samples = int(max_seconds * SAMPLE_RATE)
+    deadline = time.monotonic() + max_decode_seconds
+    chunks: list[np.ndarray] = []
+    total = 0
+    try:
+        with av.open(str(path), mode="r", metadata_errors="ignore") as container:
+            if not container.streams.audio:
+                raise InvalidAudio("the file has no audio stream")
+            resampler = av.audio.resampler.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+            frames = _grouped(_valid_frames(container.decode(audio=0), av), av)
+            for frame in itertools.chain(frames, [None]):
+                for out in resampler.resample(frame):
+                    array = out.to_ndarray().reshape(-1)
+                    chunks.append(array)
+                    total += len(array)
+                    if total > max_samples:
+                        raise AudioTooLong(max_seconds)
+                if time.monotonic() > deadline:
+                    raise DecodeTimeout(max_decode_seconds)
+            del resampler
+    except (AudioTooLong, DecodeTimeout, InvalidAudio, EmptyFile):
+        raise
+    except av.error.FFmpegError as exc:
+        raise InvalidAudio(_short(exc)) from exc
+    except (ValueError, IndexError, OSError, RuntimeError, EOFError) as exc:
+        raise InvalidAudio(type(exc).__name__) from exc
+    finally:
+        gc.collect()  # PyAV resamplers hold native buffers until collected (faster-whisper #390)
+    if total == 0:
+        raise InvalidAudio("no audio could be decoded from the file")
+    samples = np.concatenate(chunks).astype(np.float32) / 32768.0
+    return DecodedAudio(samples)
+
+
+def _valid_frames(frames: Iterator[Any], av: Any) -> Iterator[Any]:
+    """Skip frames that fail to decode, as faster-whisper does; a stream that never decodes ends."""
+    iterator = iter(frames)
+    failures = 0
+    while True:
+        try:
+            yield next(iterator)
+            failures = 0
+        except StopIteration:
+            return
+        except av.error.InvalidDataError:
+            failures += 1
+            if failures > _MAX_BAD_FRAMES_IN_A_ROW:
+                return
+
+
+def _grouped(frames: Iterator[Any], av: Any) -> Iterator[Any]:
+    fifo = av.audio.fifo.AudioFifo()
+    for frame in frames:
+        frame.pts = None
+        fifo.write(frame)
+        if fifo.samples >= _GROUP_SAMPLES:
+            yield fifo.read()
+    if fifo.samples > 0:
+        yield fifo.read()
+
+
+def _short(exc: Exception) -> str:
+    """FFmpeg's reason without the temporary file's path, which must never reach a client."""
+    reason = getattr(exc, "strerror", None) or type(exc).__name__
+    return str(reason).split(":")[0][:120]

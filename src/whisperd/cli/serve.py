@@ -1,0 +1,56 @@
+"""``whisperd serve``: run the HTTP server. Flags override ``WHISPERD_*`` environment variables."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from whisperd.config import Settings
+
+__all__ = ["register", "settings_from_args"]
+
+_FLAG_FIELDS = ("host", "port", "model", "device", "compute_type", "profile", "log_dir", "cpu_threads", "num_workers")
+
+
+def register(commands: Any) -> None:
+    parser: argparse.ArgumentParser = commands.add_parser("serve", help="run the server")
+    parser.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="TCP port (default 5000)")
+    parser.add_argument("--model", help="default model: a name (base, tiny.en, small, ...) or a model folder")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], help="where to run (default auto)")
+    parser.add_argument("--compute-type", dest="compute_type", help="CTranslate2 compute type (default auto)")
+    parser.add_argument("--profile", choices=["fast", "accurate"], help="decoding preset (default accurate)")
+    parser.add_argument("--log-dir", dest="log_dir", help="folder of the rotating log file")
+    parser.add_argument("--cpu-threads", dest="cpu_threads", type=int, help="threads per model replica")
+    parser.add_argument("--num-workers", dest="num_workers", type=int, help="model replicas")
+    parser.set_defaults(run=run)
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    overrides = {name: getattr(args, name) for name in _FLAG_FIELDS if getattr(args, name, None) is not None}
+    return Settings(**overrides)
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from whisperd.app import create_app
+    from whisperd.logs import configure_logging
+
+    settings = settings_from_args(args)
+    log_file = configure_logging(settings.log_dir, settings.log_level)
+    app = create_app(settings)
+    import logging
+
+    logging.getLogger("whisperd").info(
+        "whisperd listening on http://%s:%d (logs: %s)", settings.host, settings.port, log_file or "stderr only"
+    )
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        timeout_graceful_shutdown=30,
+    )
+    return 0

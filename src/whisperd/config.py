@@ -1,0 +1,114 @@
+"""Settings: every knob of the server, read from flags or ``WHISPERD_*`` environment variables.
+
+The settings are flat (``WHISPERD_PORT``, ``WHISPERD_MAX_UPLOAD_BYTES``) rather than nested so that a
+systemd unit, a shell and a container can each set any of them with one plain variable.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Device = Literal["auto", "cpu", "cuda"]
+Profile = Literal["fast", "accurate"]
+
+DEFAULT_ALIASES: dict[str, str] = {
+    "whisper-1": "default",
+    "gpt-4o-transcribe": "default",
+    "gpt-4o-mini-transcribe": "default",
+    "gpt-4o-transcribe-diarize": "default",
+}
+
+
+def _state_home() -> Path:
+    """Where logs and caches go when no folder is configured (XDG, as a user service expects)."""
+    return Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state")) / "whisperd"
+
+
+def _cache_home() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "whisperd"
+
+
+class Settings(BaseSettings):
+    """The whole configuration of one whisperd process."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="WHISPERD_",
+        use_attribute_docstrings=True,
+        extra="ignore",
+        protected_namespaces=(),
+    )
+
+    # --- network -------------------------------------------------------------------------------
+    host: str = "127.0.0.1"
+    """Address to bind. Loopback by default: exposing voice data to a network is a deliberate act."""
+    port: int = Field(default=5000, ge=0, le=65535)
+    """TCP port (5000, as in the reference design, so existing clients need no change)."""
+
+    # --- models --------------------------------------------------------------------------------
+    model: str = "base"
+    """Default model: a name (tiny.en, base, small, ...), or a local CTranslate2 model folder."""
+    aliases: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_ALIASES))
+    """Model names that clients send and what they mean; ``default`` is the default model.
+    Set as JSON, e.g. ``WHISPERD_ALIASES='{"whisper-1": "small"}'``."""
+    model_dirs: list[Path] = Field(default_factory=list)
+    """Extra folders whose sub-folders are CTranslate2 models that clients may name."""
+    cache_dir: Path = Field(default_factory=_cache_home)
+    """Where split model packs are assembled and hub downloads are kept."""
+    allow_download: bool = True
+    """Whether a name that no pack or folder provides may be downloaded from the model hub."""
+    device: Device = "auto"
+    """auto picks CUDA when CTranslate2 sees a GPU, the CPU otherwise."""
+    compute_type: str = "auto"
+    """CTranslate2 compute type; auto means float16 on CUDA and int8 on the CPU."""
+    cpu_threads: int = Field(default=0, ge=0)
+    """Threads per model replica on the CPU; 0 picks from the machine (see engine.tuning)."""
+    num_workers: int = Field(default=0, ge=0)
+    """Model replicas that run requests in parallel; 0 picks from the machine."""
+    warmup: bool = True
+    """Run one tiny inference at load so that the first real request is not the slow one."""
+
+    # --- decoding ------------------------------------------------------------------------------
+    profile: Profile = "accurate"
+    """Decoding preset: accurate = beam search (beam 5, as the reference design); fast = greedy."""
+    vad_filter: bool = True
+    """Skip non-speech with Silero VAD: silence yields empty text instead of an invented phrase."""
+    temperature_fallback: bool = True
+    """With temperature 0, retry failed windows at higher temperatures (OpenAI's behaviour). Off makes
+    every output reproducible, at the cost of occasional repetition loops."""
+
+    # --- limits --------------------------------------------------------------------------------
+    max_upload_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
+    """Largest accepted upload, enforced while it streams in (OpenAI's limit is 25 MiB)."""
+    max_audio_seconds: float = Field(default=4 * 3600, gt=0)
+    """Longest accepted audio; longer files are refused while decoding, before inference."""
+    max_decode_seconds: float = Field(default=60.0, gt=0)
+    """Wall time allowed to decode one upload; hostile files that decode slowly are refused."""
+    max_field_bytes: int = Field(default=64 * 1024, gt=0)
+    """Largest accepted non-file form field (prompt, language, ...)."""
+    max_concurrent_jobs: int = Field(default=0, ge=0)
+    """Requests decoded and transcribed at once; 0 means one per model replica."""
+    max_queued_jobs: int = Field(default=16, ge=0)
+    """Requests allowed to wait for a slot; beyond that the answer is 429 with Retry-After."""
+    temp_dir: Path | None = None
+    """Folder for uploads in flight (a private sub-folder is made and swept at start-up)."""
+
+    # --- logging -------------------------------------------------------------------------------
+    log_dir: Path = Field(default_factory=lambda: _state_home() / "logs")
+    """Folder of the rotating log file (10 MB x 5)."""
+    log_level: str = "INFO"
+    """Python logging level name."""
+    log_transcripts: bool = False
+    """Log the transcript text of each request. Off by default: transcripts are private."""
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        upper = value.upper()
+        if upper not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError(f"unknown log level {value!r}")
+        return upper

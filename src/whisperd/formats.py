@@ -1,0 +1,116 @@
+"""Pure writers from an engine :class:`Transcript` to each OpenAI ``response_format``.
+
+``text``, ``srt`` and ``vtt`` are raw bodies (never JSON); ``json`` and ``verbose_json`` are dicts that
+match the official SDK's ``Transcription`` and ``TranscriptionVerbose`` types field by field.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+from whisperd.engine.types import Segment, Task, Transcript
+from whisperd.languages import language_name
+
+__all__ = ["CONTENT_TYPES", "ResponseFormat", "render", "srt", "text", "usage", "verbose_json", "vtt"]
+
+ResponseFormat = Literal["json", "text", "srt", "verbose_json", "vtt"]
+
+CONTENT_TYPES: dict[str, str] = {
+    "json": "application/json",
+    "verbose_json": "application/json",
+    "text": "text/plain; charset=utf-8",
+    "srt": "application/x-subrip; charset=utf-8",
+    "vtt": "text/vtt; charset=utf-8",
+}
+
+
+def usage(transcript: Transcript) -> dict[str, Any]:
+    """Billing-style usage: audio seconds, rounded up to a whole second as OpenAI bills them."""
+    return {"type": "duration", "seconds": math.ceil(round(transcript.duration, 3))}
+
+
+def text(transcript: Transcript) -> str:
+    return transcript.text + "\n" if transcript.text else ""
+
+
+def json_body(transcript: Transcript) -> dict[str, Any]:
+    return {"text": transcript.text, "usage": usage(transcript)}
+
+
+def _segment(segment: Segment) -> dict[str, Any]:
+    return {
+        "id": segment.id,
+        "seek": segment.seek,
+        "start": round(segment.start, 3),
+        "end": round(segment.end, 3),
+        "text": segment.text,
+        "tokens": segment.tokens,
+        "temperature": segment.temperature,
+        "avg_logprob": segment.avg_logprob,
+        "compression_ratio": segment.compression_ratio,
+        "no_speech_prob": segment.no_speech_prob,
+    }
+
+
+def verbose_json(transcript: Transcript, task: Task, with_words: bool, with_segments: bool = True) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "task": task,
+        "language": language_name(transcript.language),
+        "duration": round(transcript.duration, 3),
+        "text": transcript.text,
+    }
+    if with_segments:
+        body["segments"] = [_segment(s) for s in transcript.segments]
+    if with_words:
+        body["words"] = [
+            {"word": w.word.strip(), "start": round(w.start, 3), "end": round(w.end, 3)} for w in transcript.words
+        ]
+    body["usage"] = usage(transcript)
+    return body
+
+
+def _timestamp(seconds: float, separator: str) -> str:
+    millis = max(0, round(seconds * 1000))
+    hours, millis = divmod(millis, 3_600_000)
+    minutes, millis = divmod(millis, 60_000)
+    secs, millis = divmod(millis, 1000)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}{separator}{millis:03d}"
+
+
+def _cues(transcript: Transcript) -> list[tuple[float, float, str]]:
+    """Non-empty segments as (start, end, one-line text); an SRT/VTT cue may not contain a blank line."""
+    cues = []
+    for segment in transcript.segments:
+        line = " ".join(segment.text.split())
+        if line:
+            cues.append((segment.start, max(segment.end, segment.start), line.replace("-->", "->")))
+    return cues
+
+
+def srt(transcript: Transcript) -> str:
+    blocks = [
+        f"{i}\n{_timestamp(start, ',')} --> {_timestamp(end, ',')}\n{line}\n"
+        for i, (start, end, line) in enumerate(_cues(transcript), start=1)
+    ]
+    return "\n".join(blocks)
+
+
+def vtt(transcript: Transcript) -> str:
+    blocks = [f"{_timestamp(start, '.')} --> {_timestamp(end, '.')}\n{line}\n" for start, end, line in _cues(transcript)]
+    return "WEBVTT\n\n" + "\n".join(blocks)
+
+
+def render(
+    transcript: Transcript, response_format: ResponseFormat, task: Task, with_words: bool, with_segments: bool = True
+) -> str | dict[str, Any]:
+    """The body for ``response_format``: a str for raw formats, a dict for JSON ones."""
+    if response_format == "json":
+        return json_body(transcript)
+    if response_format == "verbose_json":
+        return verbose_json(transcript, task, with_words, with_segments)
+    if response_format == "srt":
+        return srt(transcript)
+    if response_format == "vtt":
+        return vtt(transcript)
+    return text(transcript)

@@ -1,0 +1,191 @@
+"""The OpenAI Audio API on the wire: request parameters, response bodies, errors, the model list.
+
+Request parameters arrive as multipart form fields and are validated here into
+:class:`TranscriptionParams`; a bad value becomes a 400 whose ``param`` names the field. The response
+models mirror the official SDK's types field by field and feed the OpenAPI document.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from whisperd.errors import InvalidParameter
+from whisperd.languages import language_code
+
+__all__ = [
+    "ErrorDetail",
+    "ErrorResponse",
+    "HealthResponse",
+    "ModelList",
+    "ModelObject",
+    "TranscriptionJSON",
+    "TranscriptionParams",
+    "TranscriptionVerbose",
+    "form_schema",
+    "parse_params",
+]
+
+ResponseFormat = Literal["json", "text", "srt", "verbose_json", "vtt"]
+Granularity = Literal["word", "segment"]
+
+_LIST_FIELDS = {"timestamp_granularities": "timestamp_granularities[]", "include": "include[]"}
+
+
+class TranscriptionParams(BaseModel):
+    """The form fields of ``/v1/audio/transcriptions`` and ``/v1/audio/translations`` (besides ``file``)."""
+
+    model_config = ConfigDict(extra="ignore", protected_namespaces=())
+
+    model: str = Field(default="whisper-1", max_length=256)
+    """Model name or alias. Optional here (OpenAI requires it); missing means the default model."""
+    language: str | None = Field(default=None, max_length=32)
+    """ISO-639-1 code of the spoken language (transcriptions only); omitted means detect it."""
+    prompt: str | None = None
+    """Text to guide style or continue a previous segment; names and spellings help most."""
+    response_format: ResponseFormat = "json"
+    temperature: float = Field(default=0.0, ge=0.0, le=1.0)
+    """0 uses the fallback schedule (0, 0.2, ... 1.0) when a window fails; other values are used alone."""
+    timestamp_granularities: list[Granularity] = Field(default_factory=list)
+    """Sent as ``timestamp_granularities[]``; needs ``response_format=verbose_json``."""
+    stream: bool = False
+    """Answer with Server-Sent Events (``transcript.text.delta`` ... ``transcript.text.done``)."""
+    hotwords: str | None = None
+    """whisperd extension: words to bias the decoder towards (product names, jargon)."""
+
+    @field_validator("language")
+    @classmethod
+    def _known_language(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        code = language_code(value)
+        if code is None:
+            raise ValueError(f"'{value}' is not a supported ISO-639-1 language code")
+        return code
+
+    @field_validator("model")
+    @classmethod
+    def _non_empty(cls, value: str) -> str:
+        return value.strip() or "whisper-1"
+
+
+def parse_params(fields: dict[str, list[str]], *, translation: bool) -> TranscriptionParams:
+    """Validate raw form fields; unknown fields are ignored, as OpenAI ignores them."""
+    data: dict[str, Any] = {}
+    for name, values in fields.items():
+        base = name[:-2] if name.endswith("[]") else name
+        if base in _LIST_FIELDS:
+            data.setdefault(base, []).extend(v for v in values if v != "")
+        elif base in TranscriptionParams.model_fields:
+            data[base] = values[-1]
+    if translation:
+        data.pop("language", None)
+        data.pop("timestamp_granularities", None)
+    for flag in ("stream",):
+        if isinstance(data.get(flag), str):
+            data[flag] = data[flag].strip().lower() in {"true", "1", "yes", "on"}
+    try:
+        params = TranscriptionParams.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        param = str(first["loc"][0]) if first["loc"] else None
+        raise InvalidParameter(_describe(first, param), param=param or "request") from None
+    if params.timestamp_granularities and params.response_format != "verbose_json":
+        raise InvalidParameter(
+            "timestamp_granularities requires response_format=verbose_json.", param="timestamp_granularities"
+        )
+    return params
+
+
+def _describe(error: Any, param: str | None) -> str:
+    message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+    return f"Invalid value for '{param}': {message}." if param else message
+
+
+def form_schema(translation: bool) -> dict[str, Any]:
+    """The multipart request body for the OpenAPI document (the body is parsed by hand, not by FastAPI)."""
+    schema = TranscriptionParams.model_json_schema()
+    properties: dict[str, Any] = {"file": {"type": "string", "format": "binary", "description": "The audio file."}}
+    for name, prop in schema["properties"].items():
+        if translation and name in {"language", "timestamp_granularities"}:
+            continue
+        properties[_LIST_FIELDS.get(name, name)] = prop
+    return {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {"type": "object", "required": ["file"], "properties": properties}
+            }
+        },
+    }
+
+
+class Usage(BaseModel):
+    type: Literal["duration"] = "duration"
+    seconds: float
+
+
+class TranscriptionJSON(BaseModel):
+    text: str
+    usage: Usage
+
+
+class SegmentObject(BaseModel):
+    id: int
+    seek: int
+    start: float
+    end: float
+    text: str
+    tokens: list[int]
+    temperature: float
+    avg_logprob: float
+    compression_ratio: float
+    no_speech_prob: float
+
+
+class WordObject(BaseModel):
+    word: str
+    start: float
+    end: float
+
+
+class TranscriptionVerbose(BaseModel):
+    task: Literal["transcribe", "translate"]
+    language: str
+    duration: float
+    text: str
+    segments: list[SegmentObject] | None = None
+    words: list[WordObject] | None = None
+    usage: Usage
+
+
+class ModelObject(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int
+    owned_by: str = "whisperd"
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelObject]
+
+
+class ErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None
+    code: str | None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok", "loading", "error"]
+    model: str
+    device: str | None = None
+    compute_type: str | None = None
+    uptime_seconds: float

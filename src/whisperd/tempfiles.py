@@ -1,0 +1,70 @@
+"""The server's private folder for uploads in flight, and the start-up sweep of what crashes left.
+
+Layout: ``<base>/whisperd-uploads/run-<pid>/upload-*``. Each process writes only under its own
+``run-<pid>`` folder; at start-up, folders whose process is gone (a kill -9, a power cut) are removed.
+Nothing outside ``whisperd-uploads`` is ever touched.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+__all__ = ["UploadArea"]
+
+_RUN_PREFIX = "run-"
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class UploadArea:
+    """Owns ``run-<pid>`` for this process; sweeps the folders of dead ones."""
+
+    def __init__(self, base: Path | None = None) -> None:
+        self.root = (base or Path(tempfile.gettempdir())) / "whisperd-uploads"
+        self.folder = self.root / f"{_RUN_PREFIX}{os.getpid()}"
+
+    def prepare(self) -> list[Path]:
+        """Create this process's folder (private to the user) and sweep dead ones; returns what it removed."""
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        removed = self.sweep()
+        self.folder.mkdir(exist_ok=True, mode=0o700)
+        return removed
+
+    def sweep(self) -> list[Path]:
+        removed = []
+        for child in self.root.iterdir():
+            name = child.name
+            if not (child.is_dir() and name.startswith(_RUN_PREFIX) and name[len(_RUN_PREFIX):].isdigit()):
+                continue
+            if child == self.folder or _alive(int(name[len(_RUN_PREFIX):])):
+                continue
+            shutil.rmtree(child, ignore_errors=True)
+            removed.append(child)
+        return removed
+
+    def new_file(self) -> tuple[int, Path]:
+        """An open descriptor and the path of a fresh upload file in this process's folder."""
+        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, name = tempfile.mkstemp(prefix="upload-", dir=self.folder)
+        return fd, Path(name)
+
+    def files(self) -> list[Path]:
+        """Upload files currently present (for tests and the metrics of leaks)."""
+        return sorted(self.folder.glob("upload-*")) if self.folder.is_dir() else []
+
+    def remove(self) -> None:
+        """Drop this process's folder at shutdown."""
+        shutil.rmtree(self.folder, ignore_errors=True)
