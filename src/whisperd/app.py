@@ -106,7 +106,9 @@ def _install_error_handlers(app: FastAPI) -> None:
         first = exc.errors()[0] if exc.errors() else {}
         loc = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path")]
         message = f"Invalid request: {first.get('msg', 'validation failed')}"
-        return JSONResponse(error_body(message, "invalid_request_error", ".".join(loc) or None), status_code=400)
+        return JSONResponse(
+            error_body(message, "invalid_request_error", ".".join(loc) or None), status_code=400
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -75,7 +75,9 @@ class InvalidRequest(WhisperdError):
 class MissingFile(InvalidRequest):
     code = "missing_file"
 
-    def __init__(self, message: str = "No file was uploaded: send the audio in the 'file' form field.") -> None:
+    def __init__(
+        self, message: str = "No file was uploaded: send the audio in the 'file' form field."
+    ) -> None:
         super().__init__(message, param="file")
 
 
@@ -108,7 +110,8 @@ class DecodeTimeout(InvalidRequest):
 
     def __init__(self, limit_seconds: float) -> None:
         super().__init__(
-            f"The file could not be decoded within {limit_seconds:g} seconds; it may be corrupt.", param="file"
+            f"The file could not be decoded within {limit_seconds:g} seconds; it may be corrupt.",
+            param="file",
         )
 
 
@@ -143,9 +146,7 @@ class PayloadTooLarge(WhisperdError):
     code = "file_too_large"
 
     def __init__(self, limit_bytes: int) -> None:
-        super().__init__(
-            f"Maximum content size limit ({limit_bytes} bytes) exceeded.", param="file"
-        )
+        super().__init__(f"Maximum content size limit ({limit_bytes} bytes) exceeded.", param="file")
 
 
 class QueueFull(WhisperdError):

@@ -53,7 +53,9 @@ def _segment(segment: Segment) -> dict[str, Any]:
     }
 
 
-def verbose_json(transcript: Transcript, task: Task, with_words: bool, with_segments: bool = True) -> dict[str, Any]:
+def verbose_json(
+    transcript: Transcript, task: Task, with_words: bool, with_segments: bool = True
+) -> dict[str, Any]:
     body: dict[str, Any] = {
         "task": task,
         "language": language_name(transcript.language),
@@ -64,7 +66,8 @@ def verbose_json(transcript: Transcript, task: Task, with_words: bool, with_segm
         body["segments"] = [_segment(s) for s in transcript.segments]
     if with_words:
         body["words"] = [
-            {"word": w.word.strip(), "start": round(w.start, 3), "end": round(w.end, 3)} for w in transcript.words
+            {"word": w.word.strip(), "start": round(w.start, 3), "end": round(w.end, 3)}
+            for w in transcript.words
         ]
     body["usage"] = usage(transcript)
     return body
@@ -97,12 +100,19 @@ def srt(transcript: Transcript) -> str:
 
 
 def vtt(transcript: Transcript) -> str:
-    blocks = [f"{_timestamp(start, '.')} --> {_timestamp(end, '.')}\n{line}\n" for start, end, line in _cues(transcript)]
+    blocks = [
+        f"{_timestamp(start, '.')} --> {_timestamp(end, '.')}\n{line}\n"
+        for start, end, line in _cues(transcript)
+    ]
     return "WEBVTT\n\n" + "\n".join(blocks)
 
 
 def render(
-    transcript: Transcript, response_format: ResponseFormat, task: Task, with_words: bool, with_segments: bool = True
+    transcript: Transcript,
+    response_format: ResponseFormat,
+    task: Task,
+    with_words: bool,
+    with_segments: bool = True,
 ) -> str | dict[str, Any]:
     """The body for ``response_format``: a str for raw formats, a dict for JSON ones."""
     if response_format == "json":

@@ -14,8 +14,8 @@ import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
-from typing import TypeVar
+from contextlib import asynccontextmanager, suppress
+from typing import Any, TypeVar
 
 from whisperd.errors import QueueFull
 
@@ -90,9 +90,10 @@ class JobRunner:
 
 async def _first(task: asyncio.Future[T], disconnected: Callable[[], Awaitable[None]]) -> bool:
     """Wait for ``task`` or the client's disconnection; True when the task finished first."""
-    watcher = asyncio.ensure_future(disconnected())
+    watcher: asyncio.Future[None] = asyncio.ensure_future(disconnected())
+    pending: set[asyncio.Future[Any]] = {task, watcher}
     try:
-        done, _ = await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
         return task in done
     finally:
         watcher.cancel()
@@ -134,8 +135,6 @@ async def _finish(
         cancel.set()
         raise
     cancel.set()
-    try:
+    with suppress(Exception):
         await future
-    except Exception:
-        pass
     raise ClientGone

@@ -113,7 +113,12 @@ class RequestContextMiddleware:
         finally:
             path = scope.get("path", "")
             elapsed = time.perf_counter() - started
-            line = {"request_id": request_id, "method": scope.get("method"), "path": path, "status": status[0]}
+            line = {
+                "request_id": request_id,
+                "method": scope.get("method"),
+                "path": path,
+                "status": status[0],
+            }
             line.update(fields)
             line["elapsed_s"] = elapsed
             audio = fields.get("audio_s")

@@ -106,7 +106,9 @@ def _describe(error: Any, param: str | None) -> str:
 def form_schema(translation: bool) -> dict[str, Any]:
     """The multipart request body for the OpenAPI document (the body is parsed by hand, not by FastAPI)."""
     schema = TranscriptionParams.model_json_schema()
-    properties: dict[str, Any] = {"file": {"type": "string", "format": "binary", "description": "The audio file."}}
+    properties: dict[str, Any] = {
+        "file": {"type": "string", "format": "binary", "description": "The audio file."}
+    }
     for name, prop in schema["properties"].items():
         if translation and name in {"language", "timestamp_granularities"}:
             continue

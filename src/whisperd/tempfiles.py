@@ -47,9 +47,9 @@ class UploadArea:
         removed = []
         for child in self.root.iterdir():
             name = child.name
-            if not (child.is_dir() and name.startswith(_RUN_PREFIX) and name[len(_RUN_PREFIX):].isdigit()):
+            if not (child.is_dir() and name.startswith(_RUN_PREFIX) and name[len(_RUN_PREFIX) :].isdigit()):
                 continue
-            if child == self.folder or _alive(int(name[len(_RUN_PREFIX):])):
+            if child == self.folder or _alive(int(name[len(_RUN_PREFIX) :])):
                 continue
             shutil.rmtree(child, ignore_errors=True)
             removed.append(child)

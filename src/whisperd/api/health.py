@@ -35,6 +35,9 @@ async def health(request: Request) -> JSONResponse:
             uptime_seconds=round(state.uptime, 3),
         )
         return JSONResponse(body.model_dump())
-    status = "error" if state.load_error else "loading"
-    body = HealthResponse(status=status, model=f"whisper-{state.settings.model}", uptime_seconds=round(state.uptime, 3))
+    body = HealthResponse(
+        status="error" if state.load_error else "loading",
+        model=f"whisper-{state.settings.model}",
+        uptime_seconds=round(state.uptime, 3),
+    )
     return JSONResponse(body.model_dump(), status_code=503, headers={"Retry-After": "2"})

@@ -22,7 +22,7 @@ from whisperd.api.upload import ParsedForm, receive_form
 from whisperd.audio import DecodedAudio, decode_file
 from whisperd.engine.catalog import ModelUnavailable
 from whisperd.engine.types import DecodeOptions, Segment, Task, Transcript
-from whisperd.engine.whisper import Cancelled, WhisperEngine
+from whisperd.engine.whisper import WhisperEngine
 from whisperd.errors import (
     InternalError,
     InvalidParameter,
@@ -35,8 +35,14 @@ from whisperd.errors import (
 from whisperd.formats import CONTENT_TYPES, render
 from whisperd.jobs import ClientGone
 from whisperd.logs import log_fields, sanitize
-from whisperd.protocol import ErrorResponse, TranscriptionJSON, TranscriptionParams, TranscriptionVerbose, form_schema
-from whisperd.protocol import parse_params
+from whisperd.protocol import (
+    ErrorResponse,
+    TranscriptionJSON,
+    TranscriptionParams,
+    TranscriptionVerbose,
+    form_schema,
+    parse_params,
+)
 from whisperd.state import AppState, app_state
 
 __all__ = ["router"]
@@ -112,7 +118,10 @@ async def _handle(request: Request, task: Task) -> Response:
     fields["endpoint"] = task
     try:
         form = await receive_form(
-            request, state.uploads, max_file_bytes=settings.max_upload_bytes, max_field_bytes=settings.max_field_bytes
+            request,
+            state.uploads,
+            max_file_bytes=settings.max_upload_bytes,
+            max_field_bytes=settings.max_field_bytes,
         )
     except ClientDisconnect:
         return Response(status_code=499)
@@ -121,7 +130,9 @@ async def _handle(request: Request, task: Task) -> Response:
         params = parse_params(form.fields, translation=task == "translate")
         if form.upload is None:
             raise MissingFile
-        fields.update(file=sanitize(form.upload.filename), bytes=form.upload.size, format=params.response_format)
+        fields.update(
+            file=sanitize(form.upload.filename), bytes=form.upload.size, format=params.response_format
+        )
         engine = await _engine(state, params.model)
         options = _options(state, params, task, engine)
         if params.stream:
@@ -152,7 +163,9 @@ async def _engine(state: AppState, requested: str) -> WhisperEngine:
         raise ModelNotFound(requested, exc.reason) from None
 
 
-def _options(state: AppState, params: TranscriptionParams, task: Task, engine: WhisperEngine) -> DecodeOptions:
+def _options(
+    state: AppState, params: TranscriptionParams, task: Task, engine: WhisperEngine
+) -> DecodeOptions:
     settings = state.settings
     if task == "translate" and not engine.multilingual:
         raise InvalidParameter(
@@ -178,7 +191,9 @@ def _decoder(state: AppState, form: ParsedForm) -> Callable[[threading.Event], D
     path = form.upload.path
 
     def decode(cancel: threading.Event) -> DecodedAudio:
-        return decode_file(path, max_seconds=settings.max_audio_seconds, max_decode_seconds=settings.max_decode_seconds)
+        return decode_file(
+            path, max_seconds=settings.max_audio_seconds, max_decode_seconds=settings.max_decode_seconds
+        )
 
     return decode
 
@@ -258,7 +273,12 @@ async def _stream(
             yield _sse({"type": "transcript.text.done", "text": transcript.text})
         except Exception as exc:
             error = exc if isinstance(exc, WhisperdError) else InternalError()
-            yield _sse({"type": "error", "error": error_body(error.message, error.type, error.param, error.code)["error"]})
+            yield _sse(
+                {
+                    "type": "error",
+                    "error": error_body(error.message, error.type, error.param, error.code)["error"],
+                }
+            )
         finally:
             if not job.done():
                 job.cancel()  # the client left mid-stream: the decoder stops at the next segment

@@ -129,7 +129,8 @@ class _Collector:
             return
         if len(self._buffer) + size > self.max_field_bytes:
             raise InvalidRequest(
-                f"The form field '{self._name}' is longer than {self.max_field_bytes} bytes.", param=self._name
+                f"The form field '{self._name}' is longer than {self.max_field_bytes} bytes.",
+                param=self._name,
             )
         self._buffer += data[start:end]
 
@@ -159,9 +160,7 @@ async def receive_form(
     """Read the multipart body of ``request``, enforcing the limits as the bytes arrive."""
     content_type, params = parse_options_header(request.headers.get("content-type", ""))
     if content_type != b"multipart/form-data":
-        raise MissingFile(
-            "The request must be multipart/form-data with the audio in the 'file' field."
-        )
+        raise MissingFile("The request must be multipart/form-data with the audio in the 'file' field.")
     boundary = params.get(b"boundary")
     if not boundary:
         raise InvalidRequest("The multipart body has no boundary.")

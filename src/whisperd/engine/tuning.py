@@ -50,8 +50,14 @@ def choose_parallelism(cpu_count: int, device: ResolvedDevice, threads: int, wor
     return (threads or cores, workers or min(4, max(2, cores // 2)))
 
 
-def place(requested_device: str, requested_compute: str, cuda_devices: int, cpu_count: int,
-          threads: int = 0, workers: int = 0) -> Placement:
+def place(
+    requested_device: str,
+    requested_compute: str,
+    cuda_devices: int,
+    cpu_count: int,
+    threads: int = 0,
+    workers: int = 0,
+) -> Placement:
     """All of the above in one call."""
     device = choose_device(requested_device, cuda_devices)
     cpu_threads, num_workers = choose_parallelism(cpu_count, device, threads, workers)

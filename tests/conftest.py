@@ -1,0 +1,44 @@
+"""Shared fixtures: one real server on tiny.en for the session, the official client, real audio."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import openai
+import pytest
+
+from tests.media import AUDIO_DIR
+from tests.servers import RunningServer, start_server
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One model cache for every server of the session (packs are assembled once)."""
+    path = tmp_path_factory.mktemp("model-cache")
+    os.environ["WHISPERD_TEST_CACHE_DIR"] = str(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> Iterator[RunningServer]:
+    running = start_server(tmp_path_factory.mktemp("server"))
+    yield running
+    running.stop(signal.SIGTERM)
+
+
+@pytest.fixture(scope="session")
+def client(server: RunningServer) -> openai.OpenAI:
+    return openai.OpenAI(base_url=server.api_url, api_key="unused", max_retries=0, timeout=120)
+
+
+@pytest.fixture(scope="session")
+def audio() -> Path:
+    return AUDIO_DIR
+
+
+@pytest.fixture(scope="session")
+def jfk(audio: Path) -> Path:
+    return audio / "jfk.flac"

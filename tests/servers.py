@@ -1,0 +1,120 @@
+"""Start and stop real whisperd servers on 127.0.0.1 for tests: a subprocess, a free port, its own folders."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+__all__ = ["RunningServer", "free_port", "start_server"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class RunningServer:
+    """A whisperd process and the folders it writes to."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    root: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.url}/v1"
+
+    @property
+    def upload_root(self) -> Path:
+        return self.root / "tmp" / "whisperd-uploads"
+
+    def upload_files(self) -> list[Path]:
+        """Upload files on disk right now, in every run folder (should be none between requests)."""
+        return sorted(self.upload_root.glob("run-*/upload-*")) if self.upload_root.is_dir() else []
+
+    @property
+    def log_file(self) -> Path:
+        return self.root / "logs" / "whisperd.log"
+
+    def wait_healthy(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited with {self.process.returncode}: {self.output()}")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"server not healthy after {timeout}s: {self.output()}")
+
+    def output(self) -> str:
+        path = self.root / "server.out"
+        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
+def start_server(
+    root: Path,
+    *,
+    model: str = "tiny.en",
+    extra_env: dict[str, str] | None = None,
+    args: list[str] | None = None,
+    wait: bool = True,
+    port: int | None = None,
+) -> RunningServer:
+    """Run ``whisperd serve`` as a user would, with every folder under ``root``."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "tmp").mkdir(exist_ok=True)
+    port = port or free_port()
+    env = {
+        **os.environ,
+        "WHISPERD_MODEL": model,
+        "WHISPERD_PORT": str(port),
+        "WHISPERD_HOST": "127.0.0.1",
+        "WHISPERD_LOG_DIR": str(root / "logs"),
+        "WHISPERD_TEMP_DIR": str(root / "tmp"),
+        "WHISPERD_CACHE_DIR": os.environ.get("WHISPERD_TEST_CACHE_DIR", str(root / "cache")),
+        "WHISPERD_ALLOW_DOWNLOAD": "false",
+        "PYTHONUNBUFFERED": "1",
+        **(extra_env or {}),
+    }
+    with (root / "server.out").open("ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "whisperd.cli.main", "serve", *(args or [])],
+            env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    server = RunningServer(process, port, root, env)
+    if wait:
+        try:
+            server.wait_healthy()
+        except Exception:
+            server.stop(signal.SIGKILL)
+            raise
+    return server
