@@ -7,7 +7,9 @@ while it loads; nothing heavy happens at import or in ``create_app`` itself.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -18,12 +20,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from whisperd import __version__
 from whisperd.api import health, models, speech
+from whisperd.auth import ApiKeys, AuthMiddleware
 from whisperd.config import Settings
 from whisperd.engine.catalog import ModelCatalog
 from whisperd.engine.registry import ModelRegistry
 from whisperd.errors import InternalError, WhisperdError, error_body, error_response
 from whisperd.jobs import JobRunner
 from whisperd.logs import LOGGER_NAME, RequestContextMiddleware
+from whisperd.security import is_loopback
 from whisperd.state import AppState
 from whisperd.tempfiles import UploadArea
 
@@ -66,11 +70,18 @@ async def _load_default(state: AppState) -> None:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    keys = ApiKeys(settings.api_keys, settings.api_keys_file)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = build_state(settings)
         app.state.whisperd = state
+        _watch_key_reloads(keys)
+        if not keys.enabled and not is_loopback(settings.host):
+            logger.warning(
+                "API keys are off and the server listens on %s: anyone who can reach it can use it",
+                settings.host,
+            )
         swept = state.uploads.prepare()
         if swept:
             logger.info("removed %d upload folder(s) left by earlier crashed runs", len(swept))
@@ -91,9 +102,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(models.router)
     app.include_router(speech.router)
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(AuthMiddleware, keys=keys)
+    app.add_middleware(RequestContextMiddleware)  # outermost: 401s get a request id and a log line too
     _install_error_handlers(app)
     return app
+
+
+def _watch_key_reloads(keys: ApiKeys) -> None:
+    """SIGHUP re-reads the keys file, as daemons conventionally reload their configuration."""
+
+    def reload() -> None:
+        logger.info("SIGHUP: %d API key(s) now accepted", keys.reload())
+
+    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload)
 
 
 def _install_error_handlers(app: FastAPI) -> None:

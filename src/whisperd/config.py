@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 Device = Literal["auto", "cpu", "cuda"]
 Profile = Literal["fast", "accurate"]
@@ -48,6 +48,14 @@ class Settings(BaseSettings):
     """Address to bind. Loopback by default: exposing voice data to a network is a deliberate act."""
     port: int = Field(default=5000, ge=0, le=65535)
     """TCP port (5000, as in the reference design, so existing clients need no change)."""
+
+    # --- access --------------------------------------------------------------------------------
+    api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Keys that clients must send as ``Authorization: Bearer KEY`` (comma-separated). None: no auth."""
+    api_keys_file: Path | None = None
+    """A file with one key per line (``#`` comments allowed); re-read on SIGHUP."""
+    allow_unauthenticated: bool = False
+    """Allow binding to a non-loopback address without keys (logged as a warning on every start)."""
 
     # --- models --------------------------------------------------------------------------------
     model: str = "base"
@@ -104,6 +112,13 @@ class Settings(BaseSettings):
     """Python logging level name."""
     log_transcripts: bool = False
     """Log the transcript text of each request. Off by default: transcripts are private."""
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [key.strip() for key in value.split(",") if key.strip()]
+        return value
 
     @field_validator("log_level")
     @classmethod

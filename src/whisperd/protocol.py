@@ -82,9 +82,6 @@ def parse_params(fields: dict[str, list[str]], *, translation: bool) -> Transcri
     if translation:
         data.pop("language", None)
         data.pop("timestamp_granularities", None)
-    for flag in ("stream",):
-        if isinstance(data.get(flag), str):
-            data[flag] = data[flag].strip().lower() in {"true", "1", "yes", "on"}
     try:
         params = TranscriptionParams.model_validate(data)
     except ValidationError as exc:

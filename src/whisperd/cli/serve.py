@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import sys
 from typing import Any
 
 from whisperd.config import Settings
+from whisperd.security import bind_refusal
 
 __all__ = ["register", "settings_from_args"]
 
@@ -33,6 +36,13 @@ def register(commands: Any) -> None:
     parser.add_argument("--log-dir", dest="log_dir", help="folder of the rotating log file")
     parser.add_argument("--cpu-threads", dest="cpu_threads", type=int, help="threads per model replica")
     parser.add_argument("--num-workers", dest="num_workers", type=int, help="model replicas")
+    parser.add_argument(
+        "--allow-unauthenticated",
+        dest="allow_unauthenticated",
+        action="store_const",
+        const=True,
+        help="allow a non-loopback address without API keys",
+    )
     parser.set_defaults(run=run)
 
 
@@ -48,10 +58,13 @@ def run(args: argparse.Namespace) -> int:
     from whisperd.logs import configure_logging
 
     settings = settings_from_args(args)
+    has_keys = bool(settings.api_keys or settings.api_keys_file)
+    refusal = bind_refusal(settings.host, has_keys, settings.allow_unauthenticated)
+    if refusal:
+        print(f"whisperd: {refusal}", file=sys.stderr)
+        return 2
     log_file = configure_logging(settings.log_dir, settings.log_level)
     app = create_app(settings)
-    import logging
-
     logging.getLogger("whisperd").info(
         "whisperd listening on http://%s:%d (logs: %s)",
         settings.host,
