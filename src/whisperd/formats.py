@@ -58,7 +58,8 @@ def verbose_json(
 ) -> dict[str, Any]:
     body: dict[str, Any] = {
         "task": task,
-        "language": language_name(transcript.language),
+        # a translation's language is that of its output, always English (as OpenAI reports it)
+        "language": "english" if task == "translate" else language_name(transcript.language),
         "duration": round(transcript.duration, 3),
         "text": transcript.text,
     }
