@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from whisperd import __version__
 from whisperd.api import health, models, speech
+from whisperd.api import metrics as metrics_api
 from whisperd.auth import ApiKeys, AuthMiddleware
 from whisperd.config import Settings
 from whisperd.engine.catalog import ModelCatalog
@@ -27,6 +28,7 @@ from whisperd.engine.registry import ModelRegistry
 from whisperd.errors import InternalError, WhisperdError, error_body, error_response
 from whisperd.jobs import JobRunner
 from whisperd.logs import LOGGER_NAME, RequestContextMiddleware
+from whisperd.metrics import Metrics, MetricsMiddleware
 from whisperd.security import is_loopback
 from whisperd.state import AppState
 from whisperd.tempfiles import UploadArea
@@ -102,7 +104,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(models.router)
     app.include_router(speech.router)
+    app.include_router(metrics_api.router)
+    app.state.metrics = Metrics(
+        settings.openai_price_per_minute, lambda: getattr(app.state, "whisperd", None)
+    )
     app.add_middleware(AuthMiddleware, keys=keys)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics, routes=lambda: app.routes)
     app.add_middleware(RequestContextMiddleware)  # outermost: 401s get a request id and a log line too
     _install_error_handlers(app)
     return app

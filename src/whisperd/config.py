@@ -105,6 +105,11 @@ class Settings(BaseSettings):
     temp_dir: Path | None = None
     """Folder for uploads in flight (a private sub-folder is made and swept at start-up)."""
 
+    # --- metrics -------------------------------------------------------------------------------
+    openai_price_per_minute: float = Field(default=0.006, ge=0)
+    """OpenAI's price per audio minute (whisper-1: $0.006), only for the
+    ``whisperd_openai_cost_saved_dollars_total`` metric: what the audio served here would have cost."""
+
     # --- logging -------------------------------------------------------------------------------
     log_dir: Path = Field(default_factory=lambda: _state_home() / "logs")
     """Folder of the rotating log file (10 MB x 5)."""
