@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import openai
@@ -30,8 +30,23 @@ def server(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> Iterato
 
 
 @pytest.fixture(scope="session")
-def client(server: RunningServer) -> openai.OpenAI:
-    return openai.OpenAI(base_url=server.api_url, api_key="unused", max_retries=0, timeout=120)
+def client(server: RunningServer) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=server.api_url, api_key="unused", max_retries=0, timeout=120) as sdk:
+        yield sdk
+
+
+@pytest.fixture
+def make_client() -> Iterator[Callable[[RunningServer, str], openai.OpenAI]]:
+    """Official clients for any server and key, closed after the test (no sockets left to the GC)."""
+    made: list[openai.OpenAI] = []
+
+    def make(server: RunningServer, key: str = "unused") -> openai.OpenAI:
+        made.append(openai.OpenAI(base_url=server.api_url, api_key=key, max_retries=0, timeout=120))
+        return made[-1]
+
+    yield make
+    for sdk in made:
+        sdk.close()
 
 
 @pytest.fixture(scope="session")

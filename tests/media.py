@@ -9,7 +9,17 @@ from pathlib import Path
 import av
 import numpy as np
 
-__all__ = ["AUDIO_DIR", "JFK_TEXT", "audio_dir", "encode", "noise_wav", "silence_wav", "tone_wav", "upload"]
+__all__ = [
+    "AUDIO_DIR",
+    "JFK_TEXT",
+    "audio_dir",
+    "encode",
+    "long_speech",
+    "noise_wav",
+    "silence_wav",
+    "tone_wav",
+    "upload",
+]
 
 JFK_TEXT = " ".join(
     [
@@ -84,3 +94,11 @@ def encode(source: Path, target: Path, codec: str, rate: int = 48_000, container
 def upload(path: Path, name: str | None = None) -> tuple[str, bytes]:
     """A (file name, bytes) pair for the openai client or httpx: no file handle left open."""
     return (name or path.name, path.read_bytes())
+
+
+def long_speech(path: Path, repeats: int) -> Path:
+    """``repeats`` copies of jfk.flac back to back (11 s each) as a 16 kHz WAV: real speech, any length."""
+    from whisperd.audio import decode_file
+
+    samples = decode_file(AUDIO_DIR / "jfk.flac", max_seconds=60, max_decode_seconds=60).samples
+    return _write_wav(path, np.tile(samples, repeats))

@@ -215,8 +215,10 @@ def test_too_large_is_413_while_streaming(strict_server: RunningServer) -> None:
 
 
 def test_sdk_sees_413(strict_server: RunningServer, jfk: Path) -> None:
-    client = openai.OpenAI(base_url=strict_server.api_url, api_key="x", max_retries=0)
-    with pytest.raises(openai.APIStatusError) as caught:
+    with (
+        openai.OpenAI(base_url=strict_server.api_url, api_key="x", max_retries=0) as client,
+        pytest.raises(openai.APIStatusError) as caught,
+    ):
         client.audio.transcriptions.create(model="whisper-1", file=upload(jfk))
     assert caught.value.status_code == 413
 

@@ -26,7 +26,8 @@ GERMAN = "Guten Morgen. Das Wetter ist heute sehr schön, und wir gehen zusammen
 @pytest.fixture(scope="module")
 def base_client(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> Iterator[openai.OpenAI]:
     running: RunningServer = start_server(tmp_path_factory.mktemp("base"), model="base")
-    yield openai.OpenAI(base_url=running.api_url, api_key="x", max_retries=0, timeout=120)
+    with openai.OpenAI(base_url=running.api_url, api_key="x", max_retries=0, timeout=120) as sdk:
+        yield sdk
     running.stop(signal.SIGTERM)
 
 

@@ -207,10 +207,18 @@ async def _run(
     request: Request, state: AppState, form: ParsedForm, engine: WhisperEngine, options: DecodeOptions
 ) -> Transcript:
     disconnected = _disconnect_watcher(request)
+    fields = log_fields(request.scope)
+    fields["segments"] = 0
+
+    def count(segment: Segment) -> None:
+        # logged, so that an operator (and a test) can see how far a cancelled job got
+        fields["segments"] = segment.id + 1
+
     async with state.runner.slot(disconnected):
         audio = await state.runner.execute(_decoder(state, form), disconnected)
         form.cleanup()  # the samples are in memory now; the file has done its job
-        return await state.runner.execute(_transcriber(engine, audio, options), disconnected)
+        fields["audio_s"] = audio.seconds
+        return await state.runner.execute(_transcriber(engine, audio, options, count), disconnected)
 
 
 def _render(transcript: Transcript, params: TranscriptionParams, task: Task) -> Response:

@@ -22,6 +22,7 @@ _FLAG_FIELDS = (
     "log_dir",
     "cpu_threads",
     "num_workers",
+    "allow_unauthenticated",
 )
 
 
