@@ -154,4 +154,6 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         logger.exception("internal error on %s %s", request.method, request.url.path)
+        if isinstance(exc, MemoryError):
+            return error_response(InternalError("The server ran out of memory for this request."))
         return error_response(InternalError())
