@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import json
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -94,14 +94,26 @@ async def create_translation(request: Request) -> Response:
     return await _handle(request, "translate")
 
 
-def _disconnect_watcher(request: Request) -> Callable[[], Awaitable[None]]:
-    async def wait() -> None:
-        while True:
-            message = await request.receive()
-            if message["type"] == "http.disconnect":
-                return
+class _Disconnect:
+    """Awaitable that finishes when the client disconnects, and remembers that it did.
 
-    return wait
+    Once the body is read, the ASGI ``receive`` channel has nothing left to say but the disconnect, so
+    waiting on it costs nothing; remembering spares the next step from starting work for nobody.
+    """
+
+    def __init__(self, request: Request) -> None:
+        self._request = request
+        self.gone = False
+
+    async def __call__(self) -> None:
+        while not self.gone:
+            message = await self._request.receive()
+            if message["type"] == "http.disconnect":
+                self.gone = True
+
+
+def _disconnect_watcher(request: Request) -> _Disconnect:
+    return _Disconnect(request)
 
 
 async def _handle(request: Request, task: Task) -> Response:
@@ -218,6 +230,8 @@ async def _run(
         audio = await state.runner.execute(_decoder(state, form), disconnected)
         form.cleanup()  # the samples are in memory now; the file has done its job
         fields["audio_s"] = audio.seconds
+        if disconnected.gone:
+            raise ClientGone
         return await state.runner.execute(_transcriber(engine, audio, options, count), disconnected)
 
 
