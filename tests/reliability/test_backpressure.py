@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 import time
@@ -65,6 +66,22 @@ def _wait_until_transcribing(server: RunningServer) -> None:
         time.sleep(0.01)
 
 
+def _sizes(paths: list[Path]) -> list[int]:
+    sizes = []
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):  # deleted since it was listed
+            sizes.append(path.stat().st_size)
+    return sizes
+
+
+def _wait_until_uploaded(server: RunningServer, size: int) -> None:
+    """A queued request: its whole upload is on disk, waiting for the slot to be decoded."""
+    deadline = time.monotonic() + 30
+    while size not in _sizes(server.upload_files()):
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+
+
 def _field(line: str, name: str) -> str:
     return next(part.split("=", 1)[1] for part in line.split() if part.startswith(f"{name}="))
 
@@ -98,23 +115,22 @@ def test_full_queue_is_429_with_retry_after(one_slot: RunningServer, long_clip: 
 def test_sdk_sees_rate_limit_error(one_slot: RunningServer, long_clip: Path, jfk: Path) -> None:
     import openai
 
-    blockers = [threading.Thread(target=_post, args=(one_slot, long_clip)) for _ in range(2)]
-    for thread in blockers:
-        thread.start()
+    running = threading.Thread(target=_post, args=(one_slot, long_clip))
+    running.start()
+    _wait_until_transcribing(one_slot)
+    queued = threading.Thread(target=_post, args=(one_slot, long_clip))
+    queued.start()
+    _wait_until_uploaded(one_slot, long_clip.stat().st_size)
     try:
-        with openai.OpenAI(base_url=one_slot.api_url, api_key="x", max_retries=0) as sdk:
-            errors = 0
-            for _ in range(20):  # until both blockers hold the slot and the queue
-                try:
-                    sdk.audio.transcriptions.create(model="whisper-1", file=upload(jfk))
-                except openai.RateLimitError as exc:
-                    assert exc.status_code == 429
-                    errors += 1
-                    break
-            assert errors == 1
+        with (
+            openai.OpenAI(base_url=one_slot.api_url, api_key="x", max_retries=0) as sdk,
+            pytest.raises(openai.RateLimitError) as caught,
+        ):
+            sdk.audio.transcriptions.create(model="whisper-1", file=upload(jfk))
+        assert caught.value.status_code == 429
     finally:
-        for thread in blockers:
-            thread.join()
+        running.join()
+        queued.join()
 
 
 def test_client_that_leaves_stops_its_job(one_slot: RunningServer, long_clip: Path, jfk: Path) -> None:
