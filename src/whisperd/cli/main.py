@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from whisperd import __version__
-from whisperd.cli import models, serve
+from whisperd.cli import models, serve, transcribe
 
 __all__ = ["build_parser", "main"]
 
@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve.register(commands)
     models.register(commands)
+    transcribe.register(commands)
     return parser
 
 

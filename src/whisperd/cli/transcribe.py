@@ -1,0 +1,269 @@
+"""``whisperd transcribe FILE...``: transcripts from a server, or in-process with ``--local``.
+
+One file and no ``--output-dir``: the transcript goes to standard output, like ``transcribe.sh``. Several
+files: one output per input in ``--output-dir`` (default: the current folder), named after the input
+(``talk.ogg`` -> ``talk.srt``). A bad file is reported and skipped; the exit status is 1 if any file
+failed, and the last line on the error stream names them. A failure that would repeat for every file
+(server unreachable, wrong key, unknown model) stops the run at once.
+
+On a terminal, long files show a progress line on the error stream; piped or redirected, the command
+prints nothing but the transcripts and the errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, get_args
+
+from whisperd.client import ServerError, WhisperdClient, api_key_from, server_url_from
+from whisperd.formats import ResponseFormat
+from whisperd.languages import language_code
+from whisperd.local import Job
+from whisperd.progress import LONG_AUDIO_SECONDS, Progress
+
+__all__ = ["EXTENSIONS", "OutputNames", "register"]
+
+EXTENSIONS: dict[str, str] = {
+    "text": ".txt",
+    "json": ".json",
+    "verbose_json": ".json",
+    "srt": ".srt",
+    "vtt": ".vtt",
+}
+
+Runner = Callable[[Path, Progress], bytes]
+
+
+class Failure(Exception):
+    """One file could not be transcribed; ``fatal``: neither could any other."""
+
+    def __init__(self, message: str, *, fatal: bool = False) -> None:
+        super().__init__(message)
+        self.fatal = fatal
+
+
+def register(commands: Any) -> None:
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "transcribe",
+        help="transcribe audio files with a server or in-process",
+        description="Transcribe audio files. One file prints to stdout; several write one file each.",
+    )
+    parser.add_argument("files", nargs="+", type=Path, metavar="FILE", help="audio or video files")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--server",
+        metavar="URL",
+        help="server address (default: $WHISPER_API_URL, $OPENAI_BASE_URL, http://localhost:5000); "
+        "the key comes from $WHISPER_API_KEY or $OPENAI_API_KEY",
+    )
+    where.add_argument("--local", action="store_true", help="transcribe in this process (no server)")
+    parser.add_argument(
+        "--model", help="model or alias (default: whisper-1; with --local the configured one)"
+    )
+    parser.add_argument("--language", help="spoken language, e.g. en or de (default: detect)")
+    parser.add_argument("--translate", action="store_true", help="translate into English")
+    parser.add_argument(
+        "--format",
+        dest="response_format",
+        default="text",
+        choices=get_args(ResponseFormat),
+        help="default text",
+    )
+    parser.add_argument("--output-dir", type=Path, metavar="DIR", help="write one output file per input here")
+    parser.add_argument(
+        "--retry-seconds",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="keep retrying this long while the server restarts, loads or is busy (default 30)",
+    )
+    parser.set_defaults(run=run)
+
+
+class OutputNames:
+    """Where each input's output goes: ``stem + extension``, never twice the same path in one run."""
+
+    def __init__(self, folder: Path, extension: str) -> None:
+        self._folder = folder
+        self._extension = extension
+        self._used: set[Path] = set()
+
+    def path_for(self, source: Path) -> Path:
+        candidate = self._folder / (source.stem + self._extension)
+        if candidate in self._used or _same_file(candidate, source):
+            candidate = self._folder / (source.name + self._extension)  # a.ogg and a.mp3 -> a.txt, a.mp3.txt
+        number = 2
+        while candidate in self._used:
+            candidate = self._folder / f"{source.stem}-{number}{self._extension}"
+            number += 1
+        self._used.add(candidate)
+        return candidate
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
+
+
+def _audio_seconds(path: Path) -> float | None:
+    """The duration from the container's header (cheap; no decoding), or None when it does not say."""
+    try:
+        import av
+
+        with av.open(str(path), metadata_errors="ignore") as container:
+            if container.duration:
+                return float(container.duration / av.time_base)
+            stream = container.streams.audio[0]
+            if stream.duration and stream.time_base:
+                return float(stream.duration * stream.time_base)
+    except Exception:
+        return None
+    return None
+
+
+def _remote(args: argparse.Namespace, job: Job, terminal: bool) -> Runner:
+    client = WhisperdClient(
+        server_url_from(args.server, os.environ), api_key_from(os.environ), retry_seconds=args.retry_seconds
+    )
+
+    def run(path: Path, progress: Progress) -> bytes:
+        seconds = _audio_seconds(path) if terminal else None
+        progress.enabled = terminal and (seconds or 0) >= LONG_AUDIO_SECONDS
+        waiting = (
+            f"{'translating' if job.task == 'translate' else 'transcribing'} {seconds or 0:.1f} s of audio"
+        )
+
+        def uploaded(sent: int, total: int) -> None:
+            if sent < total:
+                progress.upload(sent, total)
+            else:
+                progress.note(f"{waiting} on the server...")
+
+        try:
+            return client.transcribe(
+                path,
+                translate=job.task == "translate",
+                model=job.model or "whisper-1",
+                language=job.language,
+                response_format=job.response_format,
+                on_upload=uploaded,
+            )
+        except ServerError as exc:
+            raise Failure(exc.message, fatal=exc.fatal) from None
+
+    return run
+
+
+def _local(args: argparse.Namespace, job: Job, terminal: bool) -> Runner:
+    from whisperd.config import Settings
+    from whisperd.engine.catalog import ModelUnavailable
+    from whisperd.errors import WhisperdError
+    from whisperd.local import LocalTranscriber
+
+    transcriber = LocalTranscriber(Settings(), job.model)
+    announced = [False]
+
+    def run(path: Path, progress: Progress) -> bytes:
+        if terminal and not announced[0]:
+            print(f"whisperd: loading model {transcriber.model} ...", file=sys.stderr, flush=True)
+            announced[0] = True
+        try:
+            transcriber.engine()
+        except ModelUnavailable as exc:
+            raise Failure(f"model {exc.name} is not available: {exc.reason}", fatal=True) from None
+        except (ValueError, RuntimeError) as exc:
+            raise Failure(f"cannot load model {transcriber.model}: {exc}", fatal=True) from None
+
+        def on_audio(done: float, total: float) -> None:
+            progress.enabled = terminal and total >= LONG_AUDIO_SECONDS
+            progress.audio(done, total)
+
+        try:
+            return transcriber.transcribe(path, job, on_audio)
+        except WhisperdError as exc:
+            raise Failure(exc.message) from None
+
+    return run
+
+
+def _write(path: Path, body: bytes) -> None:
+    """Replace ``path`` at once, so that an interrupted run never leaves half a transcript."""
+    temporary = path.with_name(f".{path.name}.partial")
+    temporary.write_bytes(body)
+    os.replace(temporary, path)
+
+
+def _finished(body: bytes) -> bytes:
+    """Bodies end with a newline (as text files should), except an empty transcript."""
+    return body if not body or body.endswith(b"\n") else body + b"\n"
+
+
+def run(args: argparse.Namespace) -> int:
+    language = None
+    if args.language:
+        language = language_code(args.language)
+        if language is None:
+            print(
+                f"whisperd: unknown language {args.language!r}; use an ISO-639-1 code such as en",
+                file=sys.stderr,
+            )
+            return 2
+        if args.translate:
+            print("whisperd: --language applies to transcription, not to --translate", file=sys.stderr)
+            return 2
+    job = Job(
+        task="translate" if args.translate else "transcribe",
+        model=args.model,
+        language=language,
+        response_format=args.response_format,
+    )
+    terminal = sys.stderr.isatty()
+    to_stdout = len(args.files) == 1 and args.output_dir is None
+    names = OutputNames(args.output_dir or Path("."), EXTENSIONS[job.response_format])
+    if args.output_dir is not None:
+        args.output_dir.mkdir(parents=True, exist_ok=True)
+    runner = _local(args, job, terminal) if args.local else _remote(args, job, terminal)
+
+    failed: list[Path] = []
+    for index, path in enumerate(args.files):
+        progress = Progress(sys.stderr, path.name, enabled=False)
+        started = time.monotonic()
+        try:
+            if not path.is_file():
+                raise Failure("no such file")
+            body = _finished(runner(path, progress))
+        except Failure as exc:
+            progress.close()
+            print(f"whisperd: {path}: {exc}", file=sys.stderr)
+            failed.append(path)
+            if exc.fatal:
+                skipped = args.files[index + 1 :]
+                if skipped:
+                    print(f"whisperd: not attempted: {', '.join(map(str, skipped))}", file=sys.stderr)
+                failed.extend(skipped)
+                break
+            continue
+        progress.close()
+        if to_stdout:
+            sys.stdout.buffer.write(body)
+            sys.stdout.flush()
+        else:
+            target = names.path_for(path)
+            _write(target, body)
+            if terminal:
+                print(f"{path} -> {target} ({time.monotonic() - started:.1f} s)", file=sys.stderr)
+    if failed:
+        count = len(args.files)
+        print(
+            f"whisperd: {len(failed)} of {count} file(s) failed: {', '.join(map(str, failed))}",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
