@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from typing import Any
 
@@ -52,6 +53,10 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     return Settings(**overrides)
 
 
+def _exit_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -72,6 +77,10 @@ def run(args: argparse.Namespace) -> int:
         settings.port,
         log_file or "stderr only",
     )
+    # uvicorn shuts down gracefully on SIGTERM (stops accepting, lets in-flight requests finish, runs the
+    # lifespan's clean-up) and then re-raises the signal with the handler it found. Finding this one,
+    # the process exits 0: a requested stop that completed is a success, not a crash.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.run(
         app,
         host=settings.host,
