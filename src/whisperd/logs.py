@@ -23,6 +23,7 @@ __all__ = ["LOGGER_NAME", "RequestContextMiddleware", "configure_logging", "log_
 LOGGER_NAME = "whisperd"
 _FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 _ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_CONTROL = re.compile(r"[\x00-\x20\x7f]")
 _UNSAFE = re.compile(r"[^\w.\- ()\[\]+,@]")
 
 logger = logging.getLogger(LOGGER_NAME)
@@ -111,7 +112,7 @@ class RequestContextMiddleware:
             status[0] = 500
             raise
         finally:
-            path = scope.get("path", "")
+            path = _CONTROL.sub("?", scope.get("path", ""))[:200]  # a client must not forge log lines
             elapsed = time.perf_counter() - started
             line = {
                 "request_id": request_id,
