@@ -10,16 +10,19 @@ from __future__ import annotations
 import socket
 import struct
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from schemathesis.core.result import Ok
 
 from tests.media import encode, long_speech
 from tests.servers import RunningServer
 
+Operation = schemathesis.APIOperation[Any, Any, Any, Any]
 FUZZ = settings(
     max_examples=150,
     deadline=None,
@@ -152,14 +155,18 @@ def test_body_shorter_than_declared_leaves_nothing(server: RunningServer) -> Non
 
 
 @pytest.fixture(scope="module")
-def operations(server: RunningServer) -> list[schemathesis.APIOperation]:
+def operations(server: RunningServer) -> list[Operation]:
     """Every operation of the server's own OpenAPI document."""
     schema = schemathesis.openapi.from_url(f"{server.url}/openapi.json")
-    return [result.ok() for result in schema.get_all_operations()]
+    operations = []
+    for result in schema.get_all_operations():
+        assert isinstance(result, Ok), result
+        operations.append(result.ok())
+    return operations
 
 
 def test_schema_driven_requests_never_cause_a_server_error(
-    operations: list[schemathesis.APIOperation],
+    operations: list[Operation],
 ) -> None:
     """Schemathesis generates requests from ``/openapi.json`` (its pytest plugin predates pytest 9, so
     its strategies are driven by plain hypothesis here)."""
@@ -168,8 +175,8 @@ def test_schema_driven_requests_never_cause_a_server_error(
 
         @settings(max_examples=25, deadline=None, derandomize=True, database=None)
         @given(case=operation.as_strategy())
-        def check(case: schemathesis.Case) -> None:
+        def check(case: schemathesis.Case[Any]) -> None:
             response = case.call(timeout=60)
-            assert response.status_code < 500, f"{operation.label}: {response.text}"
+            assert response.status_code < 500, f"{case.operation.label}: {response.text}"
 
         check()
