@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
-SYSTEM_PACKAGES := ffmpeg sox espeak-ng chromium chromium-driver
+SYSTEM_PACKAGES := ffmpeg sox espeak-ng chromium chromium-driver systemd curl
 PYTEST_ARGS ?=
 
 .PHONY: setup system-deps serve test lint typecheck pytest bench clean
@@ -18,10 +18,11 @@ $(STAMP): pyproject.toml
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
-# Tools the tests use to make audio and drive a browser; installed with apt when missing.
+# Tools the tests use to make audio, drive a browser, run the client script (curl) and verify the systemd
+# unit (systemd-analyze); installed with apt when missing.
 system-deps:
 	@missing=""; \
-	for cmd in ffmpeg sox espeak-ng chromium chromedriver; do command -v $$cmd >/dev/null || missing="$$missing $$cmd"; done; \
+	for cmd in ffmpeg sox espeak-ng chromium chromedriver systemd-analyze curl; do command -v $$cmd >/dev/null || missing="$$missing $$cmd"; done; \
 	if [ -n "$$missing" ]; then \
 	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 	    echo "installing system packages:$$missing"; \

@@ -127,6 +127,13 @@ class WhisperdClient:
         except httpx.HTTPError as exc:
             raise self._unreachable(exc) from None
 
+    def post(self, path: str, *, files: Any, data: dict[str, str], timeout: float = 120.0) -> httpx.Response:
+        """One POST, no retries (doctor times exactly one round trip)."""
+        try:
+            return self._http.post(self.root + path, files=files, data=data, timeout=timeout)
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from None
+
     def transcribe(
         self,
         path: Path,

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from whisperd import __version__
-from whisperd.cli import models, serve, transcribe
+from whisperd.cli import doctor, models, serve, service, transcribe
 
 __all__ = ["build_parser", "main"]
 
@@ -21,6 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.register(commands)
     models.register(commands)
     transcribe.register(commands)
+    service.register(commands)
+    doctor.register(commands)
     return parser
 
 
