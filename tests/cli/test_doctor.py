@@ -12,6 +12,7 @@ import pytest
 
 from tests.cli.commands import clean_env, whisperd
 from tests.servers import RunningServer, free_port, start_server
+from whisperd.cli.doctor import server_key
 from whisperd.engine.whisper import cuda_device_count
 
 
@@ -135,3 +136,12 @@ def test_a_gpu_that_ctranslate2_cannot_use(tmp_path: Path) -> None:
     demanded = whisperd("doctor", env={**env, "WHISPERD_DEVICE": "cuda"})
     assert demanded.returncode == 1
     assert "nvidia-cudnn-cu12" in demanded.stdout.decode()
+
+
+def test_on_the_server_machine_its_own_key_is_used(tmp_path: Path) -> None:
+    keys = tmp_path / "keys"
+    keys.write_text("# rotated monthly\n\n  first-key  # laptop\nsecond-key\n")
+    assert server_key(["from-env", "other"], keys) == "from-env"
+    assert server_key([], keys) == "first-key"
+    assert server_key([], tmp_path / "missing") is None
+    assert server_key([], None) is None

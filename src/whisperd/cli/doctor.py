@@ -188,6 +188,21 @@ def server_checks(client: WhisperdClient) -> list[Check]:
     return [*checks, check_round_trip(200, seconds, None)]
 
 
+def server_key(keys: list[str], keys_file: Path | None) -> str | None:
+    """On the server's own machine, one of its keys lets doctor try a real request."""
+    if keys:
+        return keys[0]
+    if keys_file is not None:
+        try:
+            for line in keys_file.read_text().splitlines():
+                key = line.split("#", 1)[0].strip()
+                if key:
+                    return key
+        except OSError:
+            return None
+    return None
+
+
 def local_url(host: str, port: int) -> str:
     """Where a client on this machine reaches a server bound to ``host``."""
     if host in ("0.0.0.0", "", "::"):
@@ -217,9 +232,8 @@ def run(args: argparse.Namespace) -> int:
     checks += check_cuda(settings.device, cuda_device_count(), smi, list_gpus(smi) if smi else None)
     checks.append(model_check(settings))
     checks.append(unit_check())
-    with WhisperdClient(
-        local_url(settings.host, settings.port), api_key_from(os.environ), retry_seconds=0
-    ) as client:
+    key = api_key_from(os.environ) or server_key(settings.api_keys, settings.api_keys_file)
+    with WhisperdClient(local_url(settings.host, settings.port), key, retry_seconds=0) as client:
         port, running = port_check(settings.host, settings.port, client)
         checks.append(port)
         if running:
