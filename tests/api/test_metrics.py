@@ -132,3 +132,22 @@ def test_each_app_has_its_own_registry() -> None:
     first.state.metrics.observe("/health", 200, 0.01, {})
     assert b'endpoint="/health"' in first.state.metrics.render()
     assert b'endpoint="/health"' not in second.state.metrics.render()
+
+
+def test_a_streamed_transcription_is_counted_when_the_stream_ends(server: RunningServer, jfk: Path) -> None:
+    before = scrape(server)
+    with httpx.stream(
+        "POST",
+        f"{server.api_url}/audio/transcriptions",
+        files={"file": upload(jfk)},
+        data={"model": "whisper-1", "stream": "true"},
+        timeout=60,
+    ) as response:
+        assert response.status_code == 200
+        events = "".join(response.iter_text())
+    assert "transcript.text.done" in events
+    after = scrape(server)
+    audio = value(after, "whisperd_audio_seconds_total", task="transcribe") - value(
+        before, "whisperd_audio_seconds_total", task="transcribe"
+    )
+    assert audio == pytest.approx(11.0, abs=0.1)
