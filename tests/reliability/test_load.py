@@ -1,0 +1,85 @@
+"""A bounded load test: 8 clients, 500 requests on loopback, no errors but documented 429s, no leak."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.media import long_speech
+from tests.servers import start_server
+
+CLIENTS = 8
+REQUESTS = 500
+WARM = 50
+
+
+def _rss(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+@pytest.mark.slow
+def test_eight_clients_five_hundred_requests(
+    tmp_path: Path, cache_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server = start_server(tmp_path / "server")
+    wav = long_speech(tmp_path / "one.wav", 1)
+    clip = wav.read_bytes()[: 44 + 3 * 16_000 * 2]  # the first 3 s of speech
+    lock = threading.Lock()
+    statuses: list[int] = []
+    latencies: list[float] = []
+    rss_at: dict[str, int] = {}
+    issued = [0]
+
+    def client() -> None:
+        with httpx.Client(base_url=server.api_url, timeout=120) as http:
+            while True:
+                with lock:
+                    if issued[0] >= REQUESTS:
+                        return
+                    issued[0] += 1
+                started = time.perf_counter()
+                response = http.post("/audio/transcriptions", files={"file": ("clip.wav", clip)})
+                elapsed = time.perf_counter() - started
+                with lock:
+                    statuses.append(response.status_code)
+                    if response.status_code == 200:
+                        latencies.append(elapsed)
+                    if len(statuses) == WARM:
+                        rss_at["warm"] = _rss(server.process.pid)
+
+    try:
+        threads = [threading.Thread(target=client) for _ in range(CLIENTS)]
+        started = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        wall = time.perf_counter() - started
+        rss_at["end"] = _rss(server.process.pid)
+    finally:
+        server.stop()
+    errors = [s for s in statuses if s not in (200, 429)]
+    p95 = statistics.quantiles(latencies, n=20)[-1]
+    drift = rss_at["end"] / rss_at["warm"] - 1
+    report = {
+        "clients": CLIENTS, "requests": len(statuses), "ok": statuses.count(200), "429": statuses.count(429),
+        "errors": len(errors), "p50_s": round(statistics.median(latencies), 3), "p95_s": round(p95, 3),
+        "wall_s": round(wall, 1), "rss_after_50_mb": round(rss_at["warm"] / 2**20, 1),
+        "rss_after_500_mb": round(rss_at["end"] / 2**20, 1), "rss_drift_pct": round(100 * drift, 1),
+    }  # fmt: skip
+    with capsys.disabled():
+        print(f"\nload test: {json.dumps(report)}")
+    assert len(statuses) == REQUESTS
+    assert errors == []
+    assert statuses.count(200) >= REQUESTS * 0.9
+    assert drift < 0.10, report
+    assert server.upload_files() == []
