@@ -93,7 +93,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if _ID_PATTERN.match(incoming) else uuid.uuid4().hex
+        request_id = incoming if _ID_PATTERN.fullmatch(incoming) else uuid.uuid4().hex
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         fields = log_fields(scope)

@@ -49,7 +49,7 @@ class CatalogEntry:
 
 def is_safe_name(name: str) -> bool:
     """A plain model name: no separators, no '..', nothing that could walk out of a folder."""
-    return bool(_SAFE_NAME.match(name)) and ".." not in name
+    return bool(_SAFE_NAME.fullmatch(name)) and ".." not in name
 
 
 def _is_model_folder(path: Path) -> bool:
