@@ -130,9 +130,13 @@ async def _finish(
     """
     try:
         if disconnected is None or await _first(future, disconnected):
-            return await future
+            return await asyncio.shield(future)  # a cancelled caller must not cancel the bookkeeping
     except asyncio.CancelledError:
+        # our caller was cancelled (a streaming client left): stop the work and keep the slot until the
+        # thread has really stopped, so the bound on concurrent work still holds
         cancel.set()
+        with suppress(BaseException):
+            await future
         raise
     cancel.set()
     with suppress(Exception):
