@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 
 import pytest
 
@@ -11,7 +12,7 @@ from whisperd.errors import QueueFull
 from whisperd.jobs import ClientGone, JobRunner
 
 
-def _blocking(release: threading.Event, stopped: threading.Event) -> object:
+def _blocking(release: threading.Event, stopped: threading.Event) -> Callable[[threading.Event], str]:
     def work(cancel: threading.Event) -> str:
         while not release.is_set():
             if cancel.wait(0.01):
@@ -29,7 +30,7 @@ def test_queue_limit_and_retry_after() -> None:
 
         async def job() -> str:
             async with runner.slot():
-                return await runner.execute(_blocking(release, stopped))  # type: ignore[arg-type]
+                return await runner.execute(_blocking(release, stopped))
 
         first = asyncio.ensure_future(job())
         await asyncio.sleep(0.05)
@@ -61,7 +62,7 @@ def test_disconnect_stops_running_work_and_frees_the_slot() -> None:
 
         async def job() -> str:
             async with runner.slot(disconnected):
-                return await runner.execute(_blocking(release, stopped), disconnected)  # type: ignore[arg-type]
+                return await runner.execute(_blocking(release, stopped), disconnected)
 
         task = asyncio.ensure_future(job())
         await asyncio.sleep(0.05)
@@ -82,7 +83,7 @@ def test_cancelled_caller_keeps_the_slot_until_the_thread_stops() -> None:
 
         async def job() -> str:
             async with runner.slot():
-                return await runner.execute(_blocking(release, stopped))  # type: ignore[arg-type]
+                return await runner.execute(_blocking(release, stopped))
 
         task = asyncio.ensure_future(job())
         await asyncio.sleep(0.05)
