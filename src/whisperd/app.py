@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from whisperd import __version__
-from whisperd.api import health, models, speech
+from whisperd.api import health, models, speech, web
 from whisperd.api import metrics as metrics_api
 from whisperd.auth import ApiKeys, AuthMiddleware
 from whisperd.config import Settings
@@ -105,6 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(models.router)
     app.include_router(speech.router)
     app.include_router(metrics_api.router)
+    app.include_router(web.router)
     app.state.metrics = Metrics(
         settings.openai_price_per_minute, lambda: getattr(app.state, "whisperd", None)
     )

@@ -1,0 +1,145 @@
+// The page's only way to the server: the same /v1 API that scripts use, with the browser's API key.
+//
+// Transcriptions go through XMLHttpRequest rather than fetch because fetch cannot report upload
+// progress, and a long recording on a slow network must show that it is moving. The same request reads
+// Server-Sent Events as they arrive when stream=true.
+
+import { SseParser } from "./sse.js";
+
+/** An answer that is not a success, in the server's own terms (OpenAI's error body). */
+export class ApiError extends Error {
+  /**
+   * @param {number|"stream"} status HTTP status, 0 when the server could not be reached, "stream" for
+   *   an error event inside a stream that had started well
+   */
+  constructor(status, message, { type = null, code = null, param = null, retryAfter = null } = {}) {
+    super(message);
+    this.name = "ApiError";
+    this.status = status;
+    this.type = type;
+    this.code = code;
+    this.param = param;
+    this.retryAfter = retryAfter;
+  }
+}
+
+function errorFrom(status, text, retryAfter) {
+  let detail = null;
+  try {
+    detail = JSON.parse(text).error;
+  } catch {
+    // not the OpenAI error shape: a proxy page, say; show the start of it
+  }
+  const message = detail?.message ?? (text.trim().slice(0, 300) || `HTTP ${status}`);
+  const seconds = Number.parseInt(retryAfter ?? "", 10);
+  return new ApiError(status, message, {
+    type: detail?.type ?? null,
+    code: detail?.code ?? null,
+    param: detail?.param ?? null,
+    retryAfter: Number.isFinite(seconds) ? seconds : null,
+  });
+}
+
+export class Api {
+  /** @param {() => string} key the current API key, "" when none */
+  constructor(key) {
+    this.key = key;
+  }
+
+  #authorize(headers) {
+    const key = this.key();
+    if (key) headers.Authorization = `Bearer ${key}`;
+    return headers;
+  }
+
+  /** GET a JSON document; resolves to {status, body} for 2xx and 503 (health while loading). */
+  async get(path, { signal } = {}) {
+    let response;
+    try {
+      response = await fetch(path, { headers: this.#authorize({}), cache: "no-store", signal });
+    } catch (error) {
+      if (error.name === "AbortError") throw error;
+      throw new ApiError(0, `Cannot reach ${location.origin}`);
+    }
+    const text = await response.text();
+    if (!response.ok && response.status !== 503) {
+      throw errorFrom(response.status, text, response.headers.get("Retry-After"));
+    }
+    return { status: response.status, body: JSON.parse(text) };
+  }
+
+  /**
+   * POST one file to /v1/audio/{transcriptions|translations}.
+   *
+   * Without `stream`, resolves to the parsed body (verbose_json). With `stream: true`, calls
+   * `onDelta(text)` per segment and resolves to the final text; an error event rejects.
+   * `onStart()` runs when the server starts answering 200: the job has a slot and the audio decoded.
+   */
+  transcribe({ endpoint, file, filename, fields, signal, onUpload, onStart, onDelta }) {
+    return new Promise((resolve, reject) => {
+      const xhr = new XMLHttpRequest();
+      xhr.open("POST", `/v1/audio/${endpoint}`);
+      for (const [name, value] of Object.entries(this.#authorize({}))) xhr.setRequestHeader(name, value);
+      const form = new FormData();
+      form.append("file", file, filename);
+      for (const [name, value] of fields) form.append(name, value);
+
+      const parser = new SseParser();
+      let read = 0;
+      let streaming = false;
+      let settled = false;
+      const finish = (fn, value) => {
+        if (!settled) {
+          settled = true;
+          fn(value);
+        }
+      };
+      const drain = () => {
+        if (!streaming) return;
+        const chunk = xhr.responseText.slice(read);
+        read = xhr.responseText.length;
+        for (const event of parser.push(chunk)) {
+          if (event.type === "transcript.text.delta") onDelta?.(event.delta ?? "");
+          else if (event.type === "transcript.text.done") finish(resolve, event.text ?? "");
+          else if (event.type === "error") {
+            const e = event.error ?? {};
+            finish(reject, new ApiError("stream", e.message ?? "The transcription failed.", e));
+            xhr.abort();
+          }
+        }
+      };
+
+      xhr.upload.onprogress = (e) => e.lengthComputable && onUpload?.(e.loaded / e.total);
+      xhr.upload.onload = () => onUpload?.(1);
+      xhr.onreadystatechange = () => {
+        if (xhr.readyState !== XMLHttpRequest.HEADERS_RECEIVED) return;
+        onUpload?.(1);
+        streaming = xhr.status === 200 && (xhr.getResponseHeader("Content-Type") ?? "").startsWith("text/event-stream");
+        if (xhr.status === 200) onStart?.();
+      };
+      xhr.onprogress = drain;
+      xhr.onload = () => {
+        if (xhr.status !== 200) {
+          finish(reject, errorFrom(xhr.status, xhr.responseText, xhr.getResponseHeader("Retry-After")));
+        } else if (streaming) {
+          drain();
+          finish(reject, new ApiError("stream", "The stream ended before the transcript was complete."));
+        } else {
+          try {
+            finish(resolve, JSON.parse(xhr.responseText));
+          } catch {
+            finish(reject, new ApiError(xhr.status, "The server's answer was not valid JSON."));
+          }
+        }
+      };
+      xhr.onerror = () => finish(reject, new ApiError(0, `Cannot reach ${location.origin}`));
+      xhr.onabort = () => finish(reject, new DOMException("The request was cancelled.", "AbortError"));
+      if (signal?.aborted) {
+        finish(reject, new DOMException("The request was cancelled.", "AbortError"));
+        return;
+      }
+      signal?.addEventListener("abort", () => xhr.abort(), { once: true });
+      xhr.send(form);
+    });
+  }
+}
