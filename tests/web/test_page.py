@@ -118,6 +118,8 @@ def test_text_json_and_clipboard(jfk_job: tuple[WebPage, Locator]) -> None:
     assert verbose["segments"]
     job.get_by_role("button", name="Copy text").click()
     expect(job.locator(".job-state")).to_have_text("Copied to the clipboard")
+    # and then the outcome again
+    expect(job.locator(".job-state")).to_have_text(re.compile(r"of audio in"), timeout=10_000)
     assert web.page.evaluate("navigator.clipboard.readText()") == verbose["text"]
 
 

@@ -35,6 +35,8 @@ export class Job {
     this.result = null;
     this.needsKey = false;
     this.controller = null;
+    this.flashTimer = 0;
+    this.outcome = "";
 
     const template = document.getElementById("job-template");
     this.el = template.content.firstElementChild.cloneNode(true);
@@ -162,6 +164,8 @@ export class Job {
   }
 
   #reset() {
+    clearTimeout(this.flashTimer);
+    this.flashTimer = 0;
     this.result = null;
     this.needsKey = false;
     this.el.dataset.state = "running";
@@ -303,10 +307,21 @@ export class Job {
       const copied = document.execCommand("copy");
       area.remove();
       if (!copied) {
-        this.#state("Copy failed: select the text and copy it by hand.");
+        this.#flash("Copy failed: select the text and copy it by hand.");
         return;
       }
     }
-    this.#state("Copied to the clipboard");
+    this.#flash("Copied to the clipboard");
+  }
+
+  /** A passing message in the status line, which then shows the job's outcome again. */
+  #flash(text) {
+    if (!this.flashTimer) this.outcome = this.$(".job-state").textContent;
+    clearTimeout(this.flashTimer);
+    this.#state(text);
+    this.flashTimer = setTimeout(() => {
+      this.flashTimer = 0;
+      this.#state(this.outcome);
+    }, 3000);
   }
 }
