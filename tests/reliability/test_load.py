@@ -30,7 +30,8 @@ def _rss(pid: int) -> int:
 def test_eight_clients_five_hundred_requests(
     tmp_path: Path, cache_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    server = start_server(tmp_path / "server")
+    # greedy decoding: this test is about holding load without errors or leaks, not about accuracy
+    server = start_server(tmp_path / "server", extra_env={"WHISPERD_PROFILE": "fast"})
     wav = long_speech(tmp_path / "one.wav", 1)
     clip = wav.read_bytes()[: 44 + 3 * 16_000 * 2]  # the first 3 s of speech
     lock = threading.Lock()
