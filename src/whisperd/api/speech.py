@@ -112,10 +112,6 @@ class _Disconnect:
                 self.gone = True
 
 
-def _disconnect_watcher(request: Request) -> _Disconnect:
-    return _Disconnect(request)
-
-
 async def _handle(request: Request, task: Task) -> Response:
     state = app_state(request)
     settings = state.settings
@@ -218,7 +214,7 @@ def _transcriber(
 async def _run(
     request: Request, state: AppState, form: ParsedForm, engine: WhisperEngine, options: DecodeOptions
 ) -> Transcript:
-    disconnected = _disconnect_watcher(request)
+    disconnected = _Disconnect(request)
     fields = log_fields(request.scope)
     fields["segments"] = 0
 
@@ -258,7 +254,7 @@ async def _stream(
     """
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[Segment | None] = asyncio.Queue()
-    disconnected = _disconnect_watcher(request)
+    disconnected = _Disconnect(request)
     slot = state.runner.slot(disconnected)
     await slot.__aenter__()
     try:
