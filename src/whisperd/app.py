@@ -44,8 +44,9 @@ def build_state(settings: Settings) -> AppState:
     registry = ModelRegistry.from_settings(
         catalog, settings.model, settings.aliases, settings.device, settings.compute_type,
         settings.cpu_threads, settings.num_workers, settings.warmup,
+        batching=settings.batching, batch_size=settings.batch_size, chunk_seconds=settings.chunk_seconds,
     )  # fmt: skip
-    slots = settings.max_concurrent_jobs or registry.placement.num_workers
+    slots = settings.max_concurrent_jobs or registry.placement.job_slots
     return AppState(
         settings=settings,
         registry=registry,

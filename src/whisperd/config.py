@@ -79,6 +79,15 @@ class Settings(BaseSettings):
     """Model replicas that run requests in parallel; 0 picks from the machine."""
     warmup: bool = True
     """Run one tiny inference at load so that the first real request is not the slow one."""
+    batching: bool = True
+    """Merge the model calls of concurrent requests (and of the chunks of one long file) into batched
+    calls, so that requests do not queue behind one another. Off: each request decodes alone."""
+    batch_size: int = Field(default=0, ge=0)
+    """Most 30 s windows in one batched call; 0 picks from the device (8 on the CPU, 16 on CUDA)."""
+    chunk_seconds: float = Field(default=30.0, ge=0)
+    """With batching and VAD on, audio longer than this is cut at pauses into chunks of at most 30 s
+    that are decoded side by side; 0 decodes every file window after window (faster-whisper's
+    ``transcribe``, each window prompted with the text before it)."""
 
     # --- decoding ------------------------------------------------------------------------------
     profile: Profile = "accurate"

@@ -62,10 +62,15 @@ class ModelRegistry:
         cpu_threads: int,
         num_workers: int,
         warmup: bool,
+        *,
+        batching: bool = False,
+        batch_size: int = 0,
+        chunk_seconds: float = 0.0,
     ) -> ModelRegistry:
         placement = place(
-            device, compute_type, cuda_device_count(), os.cpu_count() or 1, cpu_threads, num_workers
-        )
+            device, compute_type, cuda_device_count(), os.cpu_count() or 1, cpu_threads, num_workers,
+            batch_size=batch_size, batching=batching, chunk_seconds=chunk_seconds,
+        )  # fmt: skip
         return cls(catalog, default_model, aliases, placement, warmup)
 
     def load_default(self) -> WhisperEngine:

@@ -19,6 +19,15 @@ class Placement:
     compute_type: str
     cpu_threads: int
     num_workers: int
+    batch_size: int = 1
+    """Most windows in one batched model call; 1 turns cross-request batching off."""
+    chunk_seconds: float = 0.0
+    """With batching, audio longer than this is cut at pauses into chunks decoded side by side; 0: never."""
+
+    @property
+    def job_slots(self) -> int:
+        """Requests worth running at once: one per replica, or enough to fill a batch when batching."""
+        return self.num_workers if self.batch_size <= 1 else max(self.num_workers, self.batch_size)
 
 
 def choose_device(requested: str, cuda_devices: int) -> ResolvedDevice:
@@ -50,6 +59,20 @@ def choose_parallelism(cpu_count: int, device: ResolvedDevice, threads: int, wor
     return (threads or cores, workers or min(4, max(2, cores // 2)))
 
 
+def choose_batch_size(requested: int, device: ResolvedDevice, batching: bool) -> int:
+    """Windows per batched call: 8 on the CPU, 16 on a GPU, unless set; 1 when batching is off.
+
+    On 2 CPU cores with ``base`` int8, decoding 4 windows together cost about half as much per window
+    as one at a time, and 8 about the same as 4 (the decoder stops being starved for memory bandwidth);
+    a GPU keeps gaining well beyond that.
+    """
+    if not batching:
+        return 1
+    if requested > 0:
+        return requested
+    return 16 if device == "cuda" else 8
+
+
 def place(
     requested_device: str,
     requested_compute: str,
@@ -57,8 +80,18 @@ def place(
     cpu_count: int,
     threads: int = 0,
     workers: int = 0,
+    batch_size: int = 0,
+    batching: bool = False,
+    chunk_seconds: float = 0.0,
 ) -> Placement:
     """All of the above in one call."""
     device = choose_device(requested_device, cuda_devices)
     cpu_threads, num_workers = choose_parallelism(cpu_count, device, threads, workers)
-    return Placement(device, choose_compute_type(requested_compute, device), cpu_threads, num_workers)
+    return Placement(
+        device,
+        choose_compute_type(requested_compute, device),
+        cpu_threads,
+        num_workers,
+        choose_batch_size(batch_size, device, batching),
+        chunk_seconds if batching else 0.0,
+    )

@@ -1,0 +1,96 @@
+"""Long audio cut at pauses into chunks of at most 30 s, and chunk times mapped back to the recording.
+
+Whisper reads 30 s windows. Decoding a long file window after window is serial: each window starts
+where the last one's text ended and waits for it. Cut instead at the pauses that voice activity
+detection finds, every chunk is independent, so the chunks of one file (and of every other request) can
+be decoded side by side and batched. This module holds the pure part of that: packing speech spans
+into chunks, the samples of a chunk, and the map from a time inside a chunk (where silences between
+its spans are removed) to a time in the original recording.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Chunk", "Span", "pack"]
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """Speech from ``start`` to ``end`` (sample indexes, end excluded)."""
+
+    start: int
+    end: int
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """Consecutive speech spans decoded as one piece of audio, silences between them removed."""
+
+    spans: tuple[Span, ...]
+    rate: int = 16_000
+
+    @property
+    def samples(self) -> int:
+        return sum(span.length for span in self.spans)
+
+    @property
+    def seconds(self) -> float:
+        return self.samples / self.rate
+
+    @property
+    def start(self) -> float:
+        """Where the chunk begins in the recording, in seconds."""
+        return self.spans[0].start / self.rate
+
+    def audio(self, recording: np.ndarray) -> np.ndarray:
+        """The chunk's samples: its spans of ``recording`` joined."""
+        return np.concatenate([recording[span.start : span.end] for span in self.spans])
+
+    def original_time(self, seconds: float, *, span: int | None = None, is_end: bool = False) -> float:
+        """A time inside the chunk as a time in the recording.
+
+        A time that falls exactly where two spans meet belongs to the later span, unless it is the end
+        of something (``is_end``), which belongs to the earlier one. ``span`` forces the span (words use
+        the span of their middle, so that a word never straddles a removed silence).
+        """
+        index = self.span_at(seconds, is_end=is_end) if span is None else span
+        before = sum(s.length for s in self.spans[:index])
+        return round((self.spans[index].start + seconds * self.rate - before) / self.rate, 3)
+
+    def span_at(self, seconds: float, *, is_end: bool = False) -> int:
+        """Index of the span that holds a time inside the chunk."""
+        ends = np.cumsum([s.length for s in self.spans]).tolist()
+        sample = seconds * self.rate
+        index = bisect.bisect_left(ends, sample) if is_end else bisect.bisect_right(ends, sample)
+        return min(index, len(self.spans) - 1)
+
+
+def pack(spans: list[Span], max_seconds: float = 30.0, rate: int = 16_000) -> list[Chunk]:
+    """Pack speech spans, in order, into chunks of at most ``max_seconds`` of speech.
+
+    A span longer than the limit (voice activity detection splits speech at ``max_seconds``, so only by
+    a hair) becomes a chunk of its own.
+    """
+    limit = int(max_seconds * rate)
+    chunks: list[Chunk] = []
+    current: list[Span] = []
+    size = 0
+    for span in spans:
+        if span.length <= 0:
+            continue
+        if current and size + span.length > limit:
+            chunks.append(Chunk(tuple(current), rate))
+            current, size = [], 0
+        current.append(span)
+        size += span.length
+    if current:
+        chunks.append(Chunk(tuple(current), rate))
+    return chunks
