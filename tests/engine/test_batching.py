@@ -297,8 +297,12 @@ def test_concurrent_requests_are_batched_and_each_gets_its_own_text(tiny: Catalo
     threads = [threading.Thread(target=request, args=(i,)) for i in range(len(clips))]
     for thread in threads:
         thread.start()
-    held.entered.wait()
-    while batcher.waiting < len(clips) - 1:
+    assert held.entered.wait(60), "no request reached the model"
+    # every request has made its first call: one batch is held in encode (it may already hold two calls,
+    # if two arrived within the gather window) and the others wait to be merged behind it
+    deadline = time.monotonic() + 60
+    while batcher.stats.calls < len(clips):
+        assert time.monotonic() < deadline, "the requests never all reached the batcher"
         time.sleep(0.005)
     held.gate.set()
     for thread in threads:
@@ -306,7 +310,7 @@ def test_concurrent_requests_are_batched_and_each_gets_its_own_text(tiny: Catalo
     batcher.close()
 
     assert batcher.stats.merged_calls >= len(clips) - 1
-    assert batcher.stats.largest >= len(clips) - 1
+    assert batcher.stats.largest >= 2
     for name, got, want in zip(names, texts, expected, strict=True):
         assert wer(want, got) <= 0.05, (name, got, want)
     assert wer(JFK_TEXT, texts[0]) < 0.1
