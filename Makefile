@@ -6,6 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 SYSTEM_PACKAGES := ffmpeg sox espeak-ng chromium chromium-driver systemd curl
 PYTEST_ARGS ?=
+ARGS ?=
 
 .PHONY: setup system-deps serve test lint typecheck pytest bench clean
 
@@ -50,7 +51,7 @@ pytest: setup
 test: lint typecheck pytest
 
 bench: setup
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
