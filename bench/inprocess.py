@@ -12,12 +12,13 @@ once the model is loaded, then reads one JSON job per line from standard input,
 ``{"paths": [...], "stream": false}`` (the files of a job are transcribed concurrently, one thread
 each), and answers each with one JSON line: the wall time, per file the text, latency and time to the
 first segment, and the process's peak RSS so far. With ``stream`` the engine is given a segment
-callback, as the server's streaming answer does (the engine then decodes a long file's first chunk
-before the others, to show text early).
+callback and asks for early text, as the server's streaming answer does (the engine then decodes a
+long file's first chunk before the others).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -56,8 +57,10 @@ def _whisperd(device: str) -> Runner:
 
     def run(path: Path, first_text: Callable[[], None] | None) -> str:
         audio = decode_file(path, max_seconds=settings.max_audio_seconds, max_decode_seconds=3600)
-        callback = None if first_text is None else (lambda _: first_text())
-        return engine.transcribe(audio.samples, options, on_segment=callback).text
+        if first_text is None:
+            return engine.transcribe(audio.samples, options).text
+        streaming = dataclasses.replace(options, early_text=True)  # as the server does for stream=true
+        return engine.transcribe(audio.samples, streaming, on_segment=lambda _: first_text()).text
 
     return run
 

@@ -81,3 +81,18 @@ def test_mapped_times_never_go_backwards(parts: list[tuple[int, int]]) -> None:
     # times are rounded to the millisecond
     assert chunk.spans[0].start / RATE - 0.0005 <= mapped[0]
     assert mapped[-1] <= chunk.spans[-1].end / RATE + 0.0005
+
+
+def test_the_rest_after_the_last_text_starts_at_a_span() -> None:
+    # spans of 10 s, 8 s and 6 s: inside the chunk they start at 0, 10 and 18 s
+    chunk = Chunk((Span(0, 10 * RATE), Span(12 * RATE, 20 * RATE), Span(25 * RATE, 31 * RATE)))
+    rest = chunk.after(9.2)  # the text stopped in the first span: the next two were never read
+    assert rest is not None
+    assert rest.spans == chunk.spans[1:]
+    assert rest.start == 12.0
+    later = chunk.after(12.0)  # the text went into the second span: only the third is left
+    assert later is not None
+    assert later.spans == chunk.spans[2:]
+    assert chunk.after(17.8) is None  # timestamps a little early: the last span was read
+    assert chunk.after(0.0, least=30) is None  # too little speech left to be worth a window
+    assert Chunk((Span(0, RATE),)).after(0.0) is None  # a single span: nothing after it

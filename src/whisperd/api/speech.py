@@ -183,6 +183,7 @@ def _options(
         vad_filter=settings.vad_filter,
         temperature_fallback=settings.temperature_fallback,
         hotwords=params.hotwords,
+        early_text=params.stream,
     )
 
 

@@ -65,6 +65,23 @@ class Chunk:
         before = sum(s.length for s in self.spans[:index])
         return round((self.spans[index].start + seconds * self.rate - before) / self.rate, 3)
 
+    def after(self, seconds: float, *, margin: float = 0.3, least: float = 1.0) -> Chunk | None:
+        """The spans that begin after ``seconds`` (a time inside the chunk), as a chunk of their own.
+
+        When Whisper ends a window's text early and marks the rest as silent, the rest of the chunk is
+        never read, although voice activity detection heard speech there. This is that rest: spans
+        starting at least ``margin`` after the last text (timestamps can be a little early; a span also
+        starts 0.4 s before its speech, the detector's padding), if they hold ``least`` seconds of
+        speech; None otherwise.
+        """
+        position = 0
+        for index, span in enumerate(self.spans):
+            if index > 0 and position / self.rate >= seconds + margin:
+                rest = Chunk(self.spans[index:], self.rate)
+                return rest if rest.seconds >= least else None
+            position += span.length
+        return None
+
     def span_at(self, seconds: float, *, is_end: bool = False) -> int:
         """Index of the span that holds a time inside the chunk."""
         ends = np.cumsum([s.length for s in self.spans]).tolist()

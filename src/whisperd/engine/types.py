@@ -67,6 +67,9 @@ class DecodeOptions:
     vad_filter: bool = True
     temperature_fallback: bool = True
     hotwords: str | None = None
+    early_text: bool = False
+    """Decode the first part of a long file before the rest, so that streamed text starts early. Costs
+    throughput (that part is decoded without the others' batch), so only streaming asks for it."""
 
     def temperatures(self) -> tuple[float, ...]:
         """The temperature schedule: 0 means OpenAI's fallback ladder, any other value is used alone."""

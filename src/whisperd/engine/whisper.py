@@ -209,13 +209,13 @@ class WhisperEngine:
             try:
                 for chunk in chunks:
                     futures.append(
-                        pool.submit(self._decode_chunk, chunk.audio(audio), kwargs, options, stop, scope)
+                        pool.submit(self._decode_chunk, chunk, audio, kwargs, options, stop, scope)
                     )
-                    if on_segment is not None and len(futures) == 1:
+                    if options.early_text and len(futures) == 1:
                         futures[0].result()  # streaming: the first text before the full batches
-                for chunk, future in zip(chunks, futures, strict=True):
-                    for raw in future.result():
-                        segment = _chunk_segment(len(segments), raw, chunk)
+                for future in futures:
+                    for raw, piece in future.result():
+                        segment = _chunk_segment(len(segments), raw, piece)
                         segments.append(segment)
                         if on_segment is not None:
                             on_segment(segment)
@@ -280,22 +280,35 @@ class WhisperEngine:
 
     def _decode_chunk(
         self,
-        samples: np.ndarray,
+        chunk: Chunk,
+        recording: np.ndarray,
         kwargs: dict[str, Any],
         options: DecodeOptions,
         stop: threading.Event,
         scope: Scope,
-    ) -> list[Any]:
+        depth: int = 0,
+    ) -> list[tuple[Any, Chunk]]:
+        """The raw segments of one chunk, each with the chunk (or the part of it) it was decoded from.
+
+        Speech that the chunk's text never reached (Whisper ended early and called the rest silence) is
+        decoded again on its own, at most twice, so that no sentence is lost at the end of a chunk.
+        """
         if stop.is_set():
             raise Cancelled
+        found = []
         with self._session(options, scope):
-            raw_segments, _ = self._model.transcribe(samples, **kwargs)
-            found = []
+            raw_segments, _ = self._model.transcribe(chunk.audio(recording), **kwargs)
             for raw in raw_segments:
                 if stop.is_set():
                     raise Cancelled
                 found.append(raw)
-        return found
+        pieces = [(raw, chunk) for raw in found]
+        rest = (
+            chunk.after(float(found[-1].end)) if found else None
+        )  # nothing found: the model heard no speech
+        if rest is not None and depth < 2:
+            pieces += self._decode_chunk(rest, recording, kwargs, options, stop, scope, depth + 1)
+        return pieces
 
 
 def _chunk_segment(index: int, raw: Any, chunk: Chunk) -> Segment:
