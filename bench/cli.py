@@ -3,8 +3,9 @@
 Three kinds of system answer the same audio in the same run: the reference design (Flask, one model,
 ``beam_size=5``; :mod:`bench.reference_server`), ``whisperd serve`` once per decoding profile, and the
 in-process floor (the same decoding with no server; :mod:`bench.inprocess`). Requests alternate between
-them (reference, whisperd, floor, reference, ...) so that a busy spell on a shared machine hurts all of
-them alike; the load average is printed at the start and the end to show how busy it was.
+them, each turn starting with the next one (reference, whisperd, floor; then whisperd, floor,
+reference; ...), so that a busy spell on a shared machine hurts all of them alike; the CPU time each
+spent is recorded beside the wall time, and the load average is printed at the start and the end.
 
 Scenarios: a 5 s voice note (OGG/Opus) alone; each of four one-minute clips alone; 4 and 8 clients
 sending one-minute clips at once; a ten-minute file; start-up time to ``/health`` 200. Every row
@@ -15,22 +16,20 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
-import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
 
-from bench.clients import Burst, Result, burst, transcribe
+from bench.clients import Result
+from bench.contenders import Contender, InProcessWorker, Sample
 from bench.corpus import Clip, Corpus, build_corpus
 from bench.machine import Machine, describe, load_average
-from bench.report import Measure, Row, Target, median, percentile, render
-from bench.servers import Server, start_reference, start_whisperd
+from bench.report import Measure, Row, check_targets, median, percentile, render, summary
+from bench.servers import start_reference, start_whisperd
 from whisperd.wer import wer
 
 __all__ = ["main"]
@@ -40,231 +39,172 @@ REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
 
 
-class InProcess:
-    """A :mod:`bench.inprocess` worker: one model loaded in a subprocess, fed jobs one line at a time."""
-
-    def __init__(self, name: str, recipe: str, device: str, model_dir: Path, env: dict[str, str]) -> None:
-        self.name = name
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "bench.inprocess", recipe, device, str(model_dir)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=REPO,
-        )  # fmt: skip
-        self.peak_rss_mib = 0.0
-        self.ready = self._read()
-
-    def _read(self) -> dict[str, Any]:
-        stdout: IO[str] | None = self.process.stdout
-        line = stdout.readline() if stdout is not None else ""
-        if not line:
-            raise RuntimeError(f"in-process worker {self.name} exited with {self.process.wait()}")
-        answer: dict[str, Any] = json.loads(line)
-        return answer
-
-    def run(self, clips: list[Clip], stream: bool = False) -> tuple[list[Result], float]:
-        stdin = self.process.stdin
-        assert stdin is not None
-        stdin.write(json.dumps({"paths": [str(c.path) for c in clips], "stream": stream}) + "\n")
-        stdin.flush()
-        answer = self._read()
-        self.peak_rss_mib = max(self.peak_rss_mib, float(answer["peak_rss_mib"]))
-        results = [
-            Result(clip, f["text"], f["seconds"], f["first_text_seconds"])
-            for clip, f in zip(clips, answer["files"], strict=True)
-        ]
-        return results, float(answer["wall_seconds"])
-
-    def close(self) -> None:
-        if self.process.stdin is not None:
-            self.process.stdin.close()
-        try:
-            self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-
 @dataclass
-class Systems:
-    reference: Server
-    whisperd: dict[str, Server]
-    floor: dict[str, InProcess]
-    batched: InProcess | None = None
-    log: list[str] = field(default_factory=list)
+class Contenders:
+    """Everything under test, started once for the whole run."""
 
+    reference: Contender
+    whisperd: dict[str, Contender]
+    floor: dict[str, Contender]
+    library: Contender | None = None
 
-def _mean_wer(results: list[Result]) -> float:
-    return sum(wer(r.clip.text, r.text) for r in results) / len(results)
+    def alternating(self, with_floor: bool = True) -> list[Contender]:
+        rotation = [self.reference]
+        for profile, server in self.whisperd.items():
+            rotation.append(server)
+            if with_floor and profile in self.floor:
+                rotation.append(self.floor[profile])
+        return rotation
 
-
-def _latency(results: list[Result]) -> Measure:
-    return Measure(median([r.seconds for r in results]), _mean_wer(results))
+    def all(self) -> list[Contender]:
+        return [*self.alternating(), *([self.library] if self.library else [])]
 
 
 def _progress(message: str) -> None:
     print(f"[bench {dt.datetime.now():%H:%M:%S}] {message}", file=sys.stderr, flush=True)
 
 
-def single(systems: Systems, name: str, clips: list[Clip], repeats: int) -> list[Row]:
-    """Each clip alone, ``repeats`` times, alternating reference / whisperd / floor per request."""
-    ref: list[Result] = []
-    ours: dict[str, list[Result]] = {p: [] for p in systems.whisperd}
-    floor: dict[str, list[Result]] = {p: [] for p in systems.floor}
+def _mean_wer(results: list[Result]) -> float:
+    return sum(wer(r.clip.text, r.text) for r in results) / len(results)
+
+
+def _latency(samples: list[Sample], first_text: float | None = None) -> Measure:
+    results = [r for s in samples for r in s.results]
+    return Measure(
+        median([r.seconds for r in results]),
+        _mean_wer(results),
+        first_text=first_text if first_text is not None else median([r.first_text_seconds for r in results]),
+        cpu_seconds=median([s.cpu_seconds for s in samples]),
+    )
+
+
+def _burst(sample: Sample) -> Measure:
+    seconds = [r.seconds for r in sample.results]
+    return Measure(
+        sample.wall_seconds,
+        _mean_wer(sample.results),
+        throughput=sum(r.clip.seconds for r in sample.results) / sample.wall_seconds,
+        p50=percentile(seconds, 50),
+        p95=percentile(seconds, 95),
+        cpu_seconds=sample.cpu_seconds,
+    )
+
+
+def _rotated(contenders: list[Contender], turn: int) -> list[Contender]:
+    """Each turn starts with the next contender, so that none always follows the same one."""
+    turn %= len(contenders)
+    return contenders[turn:] + contenders[:turn]
+
+
+def single(everyone: Contenders, name: str, clips: list[Clip], repeats: int) -> list[Row]:
+    """Each clip alone, ``repeats`` times, the contenders taking turns request by request."""
+    samples: dict[str, list[Sample]] = {c.label: [] for c in everyone.alternating()}
+    turn = 0
     for _ in range(repeats):
         for clip in clips:
-            ref.append(transcribe(systems.reference.transcriptions_url, clip))
-            for profile, server in systems.whisperd.items():
-                ours[profile].append(transcribe(server.transcriptions_url, clip))
-                if profile in systems.floor:
-                    floor[profile] += systems.floor[profile].run([clip])[0]
+            for contender in _rotated(everyone.alternating(), turn):
+                samples[contender.label].append(contender.measure([clip]))
+            turn += 1
     rows = []
-    for profile, server in systems.whisperd.items():
-        streamed = transcribe(server.transcriptions_url, clips[0], stream=True)
-        mine = _latency(ours[profile])
+    for profile, server in everyone.whisperd.items():
+        streamed = server.measure([clips[0]], stream=True).results[0]
+        floor = everyone.floor.get(profile)
         rows.append(
             Row(
                 name,
                 "latency",
                 profile,
                 median([c.seconds for c in clips]),
-                Measure(mine.seconds, mine.wer, first_text=streamed.first_text_seconds),
-                _latency(ref),
-                _latency(floor[profile]) if floor.get(profile) else None,
+                _latency(samples[server.label], first_text=streamed.first_text_seconds),
+                _latency(samples[everyone.reference.label]),
+                _latency(samples[floor.label]) if floor else None,
             )
         )
     return rows
 
 
-def _burst_measure(result: Burst) -> Measure:
-    seconds = [r.seconds for r in result.results]
-    return Measure(
-        result.wall_seconds,
-        _mean_wer(result.results),
-        throughput=result.throughput,
-        p50=percentile(seconds, 50),
-        p95=percentile(seconds, 95),
-    )
-
-
-def concurrent(systems: Systems, corpus: Corpus, clients: int, with_floor: bool) -> list[Row]:
+def concurrent(everyone: Contenders, corpus: Corpus, clients: int, with_floor: bool, turn: int) -> list[Row]:
     """``clients`` requests of one-minute clips sent at the same moment: throughput and latency spread."""
     clips = [corpus.minute[i % len(corpus.minute)] for i in range(clients)]
-    reference = _burst_measure(burst(systems.reference.transcriptions_url, clips))
-    rows = []
-    for profile, server in systems.whisperd.items():
-        ours = _burst_measure(burst(server.transcriptions_url, clips))
-        floor = None
-        if with_floor and profile in systems.floor:
-            results, wall = systems.floor[profile].run(clips)
-            floor = _burst_measure(Burst(results, wall))
-        audio = sum(c.seconds for c in clips)
-        rows.append(
-            Row(f"{clients} clients x 1 min at once", "throughput", profile, audio, ours, reference, floor)
+    measured = {c.label: _burst(c.measure(clips)) for c in _rotated(everyone.alternating(with_floor), turn)}
+    audio = sum(c.seconds for c in clips)
+    return [
+        Row(
+            f"{clients} clients x 1 min at once",
+            "throughput",
+            profile,
+            audio,
+            measured[server.label],
+            measured[everyone.reference.label],
+            measured.get(everyone.floor[profile].label) if profile in everyone.floor else None,
         )
-    return rows
+        for profile, server in everyone.whisperd.items()
+    ]
 
 
-def long_file(systems: Systems, corpus: Corpus) -> list[Row]:
+def long_file(everyone: Contenders, corpus: Corpus) -> list[Row]:
     """The ten-minute file once each; whisperd and the floor stream it (time to first text)."""
     clip = corpus.long
-    reference = _latency([transcribe(systems.reference.transcriptions_url, clip)])
-    rows = []
-    for profile, server in systems.whisperd.items():
-        streamed = transcribe(server.transcriptions_url, clip, stream=True)
-        ours = Measure(
-            streamed.seconds, wer(clip.text, streamed.text), first_text=streamed.first_text_seconds
+    name = f"{clip.seconds / 60:.0f} min file"
+    measured = {c.label: _latency([c.measure([clip], stream=True)]) for c in everyone.all()}
+    reference = measured[everyone.reference.label]
+    rows = [
+        Row(
+            name,
+            "latency",
+            profile,
+            clip.seconds,
+            measured[server.label],
+            reference,
+            measured.get(everyone.floor[profile].label) if profile in everyone.floor else None,
         )
-        floor = None
-        if profile in systems.floor:
-            results, _ = systems.floor[profile].run([clip], stream=True)
-            floor = Measure(
-                results[0].seconds, wer(clip.text, results[0].text), first_text=results[0].first_text_seconds
-            )
-        rows.append(
-            Row(f"{clip.seconds / 60:.0f} min file", "latency", profile, clip.seconds, ours, reference, floor)
-        )
-    if systems.batched is not None:
-        results, _ = systems.batched.run([clip])
-        library = Measure(results[0].seconds, wer(clip.text, results[0].text))
-        rows.append(
-            Row(
-                f"{clip.seconds / 60:.0f} min file",
-                "latency",
-                "faster-whisper BatchedInferencePipeline (in-process, beam 5, batch 8)",
-                clip.seconds,
-                library,
-                reference,
-            )
-        )
+        for profile, server in everyone.whisperd.items()
+    ]
+    if everyone.library is not None:
+        library = measured[everyone.library.label]
+        rows.append(Row(name, "latency", everyone.library.label, clip.seconds, library, reference))
     return rows
-
-
-def check_targets(rows: list[Row]) -> None:
-    """Attach the issue's goals to the rows they concern."""
-    for row in rows:
-        if row.profile not in PROFILES:
-            continue
-        over = row.vs_in_process()
-        faster = row.vs_reference()
-        if row.kind == "startup":
-            row.targets.append(Target("health 200 < 3 s", row.whisperd.seconds < 3.0))
-        elif row.kind == "throughput" and faster is not None:
-            row.targets.append(Target(">= 1.5x reference throughput", faster >= 1.5))
-        elif "min file" in row.scenario and faster is not None and row.reference is not None:
-            no_worse = (row.whisperd.wer or 0.0) <= (row.reference.wer or 0.0) + 1e-9
-            row.targets.append(Target(">= 2x reference, WER <= reference", faster >= 2.0 and no_worse))
-            if row.whisperd.first_text is not None:
-                early = row.whisperd.first_text <= 0.25 * row.whisperd.seconds
-                row.targets.append(
-                    Target("first text long before the end", early, f"{row.whisperd.first_text:.1f} s")
-                )
-        elif row.kind == "latency" and over is not None:
-            row.targets.append(Target("<= 5 % over in-process", over <= 1.05))
 
 
 @contextmanager
-def _systems(
+def _contenders(
     args: argparse.Namespace, model_dir: Path, cache_dir: Path, folder: Path
-) -> Iterator[tuple[Systems, list[Row]]]:
+) -> Iterator[tuple[Contenders, list[Row]]]:
     """Start everything (one at a time, so start-up is timed on an idle machine); stop it all after."""
     compute_type = "float16" if args.device == "cuda" else "int8"
-    profiles = args.profiles
     with ExitStack() as stack:
         _progress("starting the reference design (Flask)")
         reference = start_reference(model_dir, folder, args.device, compute_type)
         stack.callback(reference.stop)
-        servers: dict[str, Server] = {}
+        servers: dict[str, Contender] = {}
         startup: list[Row] = []
-        for profile in profiles:
+        for profile in args.profiles:
             _progress(f"starting whisperd --profile {profile}")
             server = start_whisperd(cache_dir, folder, args.device, profile)
             stack.callback(server.stop)
-            servers[profile] = server
+            servers[profile] = Contender(f"whisperd {profile}", "whisperd", profile, server=server)
             startup.append(
-                Row(
-                    "start-up to /health 200",
-                    "startup",
-                    profile,
-                    0.0,
-                    Measure(server.ready_seconds),
-                    Measure(reference.ready_seconds),
-                )
-            )
-        floors: dict[str, InProcess] = {}
+                Row("start-up to /health 200", "startup", profile, 0.0,
+                    Measure(server.ready_seconds), Measure(reference.ready_seconds))
+            )  # fmt: skip
+        floors: dict[str, Contender] = {}
         env = {**os.environ, "PYTHONPATH": str(REPO), "WHISPERD_CACHE_DIR": str(cache_dir),
                "WHISPERD_DEVICE": args.device, "WHISPERD_ALLOW_DOWNLOAD": "false"}  # fmt: skip
         if not args.no_floor:
-            for profile in profiles:
+            for profile in args.profiles:
                 _progress(f"loading the in-process floor for {profile}")
-                worker = InProcess(
-                    profile, "whisperd", args.device, model_dir, {**env, "WHISPERD_PROFILE": profile}
-                )
+                profile_env = {**env, "WHISPERD_PROFILE": profile}
+                worker = InProcessWorker("whisperd", args.device, model_dir, profile_env, REPO)
                 stack.callback(worker.close)
-                floors[profile] = worker
-        batched = None
+                floors[profile] = Contender(f"in-process {profile}", "floor", profile, worker=worker)
+        library = None
         if not args.quick and not args.no_floor:
-            batched = InProcess("faster-whisper batched", "batched", args.device, model_dir, env)
-            stack.callback(batched.close)
-        yield Systems(reference, servers, floors, batched), startup
+            worker = InProcessWorker("batched", args.device, model_dir, env, REPO)
+            stack.callback(worker.close)
+            label = "faster-whisper BatchedInferencePipeline (in-process, beam 5, batch 8)"
+            library = Contender(label, "library", None, worker=worker)
+        reference_contender = Contender("reference", "reference", None, server=reference)
+        yield Contenders(reference_contender, servers, floors, library), startup
 
 
 def _header(
@@ -294,22 +234,18 @@ def _header(
     )
 
 
-def _memory(systems: Systems) -> str:
+def _memory(everyone: Contenders) -> str:
     lines = ["| process | peak RSS |", "| --- | --- |"]
-    lines.append(f"| reference design (Flask) | {systems.reference.peak_rss_mib():.0f} MiB |")
-    for profile, server in systems.whisperd.items():
-        lines.append(f"| whisperd --profile {profile} | {server.peak_rss_mib():.0f} MiB |")
-    for profile, worker in systems.floor.items():
-        lines.append(f"| in-process floor ({profile}) | {worker.peak_rss_mib:.0f} MiB |")
-    if systems.batched is not None:
-        lines.append(f"| faster-whisper BatchedInferencePipeline | {systems.batched.peak_rss_mib:.0f} MiB |")
+    lines += [f"| {c.label} | {c.peak_rss_mib():.0f} MiB |" for c in everyone.all()]
     return "\n".join(lines)
 
 
 NOTES = """Reading the table: "x vs reference" is how many times faster whisperd is than the reference design
 (time ratio; throughput ratio for the bursts), higher is better. "whisperd / in-process" is whisperd's time
 over the same decoding in-process without a server, 1.00 being zero overhead. RTF is whisperd's processing
-time over the audio's duration. "first text" is when the first streamed words reached the client
+time over the audio's duration. "CPU s" is the CPU time the system's process spent on the request (median)
+or on the whole burst: it is what a busy shared machine distorts least, so compare it when the load average
+above is high. "first text" is when the first streamed words reached the client
 (`stream=true`); the reference design does not stream, so its first text is its whole latency. WER is
 measured against the exact text of each clip (espeak-ng passages and public recordings) after lower-casing
 and removing punctuation. Benchmarks are figures, not tests: nothing here fails a build."""
@@ -358,27 +294,28 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[Row] = []
     with ExitStack() as stack:
         tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="whisperd-bench-"))
-        systems, startup = stack.enter_context(_systems(args, entry.path, cache_dir, Path(tmp)))
+        everyone, startup = stack.enter_context(_contenders(args, entry.path, cache_dir, Path(tmp)))
         steps: list[tuple[str, Callable[[], list[Row]]]] = [
-            ("voice note", lambda: single(systems, "voice note 5 s (OGG/Opus)", [corpus.voice_note], 3)),
-            ("one-minute clips", lambda: single(systems, "1 min clip", list(corpus.minute[: 1 if args.quick else 4]), 1)),
-            ("4 clients at once", lambda: concurrent(systems, corpus, 4, with_floor=True)),
+            ("voice note", lambda: single(everyone, "voice note 5 s (OGG/Opus)", [corpus.voice_note], 3)),
+            ("one-minute clips", lambda: single(everyone, "1 min clip", list(corpus.minute[: 1 if args.quick else 4]), 1)),
+            ("4 clients at once", lambda: concurrent(everyone, corpus, 4, with_floor=True, turn=1)),
         ]  # fmt: skip
         if not args.quick:
             steps += [
-                ("8 clients at once", lambda: concurrent(systems, corpus, 8, with_floor=False)),
-                ("ten-minute file", lambda: long_file(systems, corpus)),
+                ("8 clients at once", lambda: concurrent(everyone, corpus, 8, with_floor=False, turn=2)),
+                ("ten-minute file", lambda: long_file(everyone, corpus)),
             ]
         for label, step in steps:
             _progress(label)
             rows += step()
         rows += startup
-        memory = _memory(systems)
+        memory = _memory(everyone)
     check_targets(rows)
     text = "\n\n".join(
         [
             _header(machine, args, entry.path, started, (load_start, load_average())),
             render(rows),
+            summary(rows),
             memory,
             NOTES,
         ]

@@ -11,7 +11,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Literal
 
-__all__ = ["Measure", "Row", "Target", "median", "percentile", "render"]
+__all__ = ["Measure", "Row", "Target", "check_targets", "median", "percentile", "render", "summary"]
 
 Kind = Literal["latency", "throughput", "startup"]
 
@@ -29,6 +29,8 @@ class Measure:
     """Seconds until the first text reached the client (the whole latency when nothing streams)."""
     p50: float | None = None
     p95: float | None = None
+    cpu_seconds: float | None = None
+    """CPU time the system's process spent (median per request, or the whole burst)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +89,10 @@ def _wer(measure: Measure | None) -> str:
     return "-" if measure is None or measure.wer is None else f"{100 * measure.wer:.1f} %"
 
 
+def _cpu(measure: Measure | None) -> str:
+    return "-" if measure is None or measure.cpu_seconds is None else f"{measure.cpu_seconds:.1f}"
+
+
 def _ratio(value: float | None, suffix: str = "x") -> str:
     return "-" if value is None else f"{value:.2f}{suffix}"
 
@@ -95,12 +101,54 @@ def _optional(value: float | None, unit: str = " s") -> str:
     return "-" if value is None else f"{value:.2f}{unit}"
 
 
+PROFILES = ("accurate", "fast")
+
+
+def check_targets(rows: list[Row]) -> None:
+    """Attach the issue's goals to the rows they concern."""
+    for row in rows:
+        if row.profile not in PROFILES:
+            continue
+        over = row.vs_in_process()
+        faster = row.vs_reference()
+        if row.kind == "startup":
+            row.targets.append(Target("health 200 < 3 s", row.whisperd.seconds < 3.0))
+        elif row.kind == "throughput" and faster is not None:
+            row.targets.append(Target(">= 1.5x reference throughput", faster >= 1.5))
+        elif "min file" in row.scenario and faster is not None and row.reference is not None:
+            no_worse = (row.whisperd.wer or 0.0) <= (row.reference.wer or 0.0) + 1e-9
+            row.targets.append(Target(">= 2x reference at WER <= reference", faster >= 2.0 and no_worse))
+            if row.whisperd.first_text is not None:
+                early = row.whisperd.first_text <= 0.25 * row.whisperd.seconds
+                row.targets.append(Target("first text long before the end", early))
+        elif row.kind == "latency" and over is not None:
+            row.targets.append(Target("<= 5 % over in-process", over <= 1.05))
+
+
+def summary(rows: list[Row]) -> str:
+    """Every target with the profiles that meet it, one line each."""
+    goals: dict[str, dict[str, list[bool]]] = {}
+    for row in rows:
+        for target in row.targets:
+            goals.setdefault(f"{row.scenario}: {target.goal}", {}).setdefault(row.profile, []).append(
+                target.met
+            )
+    lines = ["Targets:"]
+    for goal, by_profile in goals.items():
+        met = [p for p, results in by_profile.items() if all(results)]
+        missed = [p for p in by_profile if p not in met]
+        verdict = f"met by {', '.join(met)}" if met else "NOT MET"
+        lines.append(f"- {goal}: {verdict}" + (f" (not by {', '.join(missed)})" if met and missed else ""))
+    return "\n".join(lines)
+
+
 def render(rows: list[Row]) -> str:
     """The main table, as Markdown."""
     lines = [
         "| scenario | profile | reference | whisperd | in-process | x vs reference | whisperd / in-process "
-        "| WER ref / whisperd / in-process | RTF | first text | p50 / p95 | targets |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| WER ref / whisperd / in-process | CPU s ref / whisperd / in-process | RTF | first text | p50 / p95 "
+        "| targets |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for row in rows:
         w = row.whisperd
@@ -116,6 +164,7 @@ def render(rows: list[Row]) -> str:
             _ratio(row.vs_reference()),
             _ratio(row.vs_in_process()),
             " / ".join((_wer(row.reference), _wer(w), _wer(row.in_process))),
+            " / ".join(_cpu(m) for m in (row.reference, w, row.in_process)),
             _optional(row.rtf(), ""),
             _optional(w.first_text),
             percentiles,

@@ -163,6 +163,11 @@ class BatchingWhisper:
         whisper_model.model = batcher
         return batcher
 
+    @property
+    def model(self) -> Any:
+        """The CTranslate2 model itself, for calls that must not wait in line (warm-up)."""
+        return self._model
+
     # --- the CTranslate2 surface that faster-whisper uses -------------------------------------------
 
     def __getattr__(self, name: str) -> Any:
