@@ -14,6 +14,7 @@ __all__ = [
     "JFK_TEXT",
     "audio_dir",
     "encode",
+    "german_speech",
     "long_speech",
     "noise_wav",
     "silence_wav",
@@ -102,3 +103,16 @@ def long_speech(path: Path, repeats: int) -> Path:
 
     samples = decode_file(AUDIO_DIR / "jfk.flac", max_seconds=60, max_decode_seconds=60).samples
     return _write_wav(path, np.tile(samples, repeats))
+
+
+def german_speech(path: Path) -> Path:
+    """22 s of real German speech (the German half of multilingual.mp3, from 29 s) as a 16 kHz WAV.
+
+    Real speech rather than espeak: ``base`` translates espeak's German with an average log-probability
+    below -1, so every request falls back to sampling and the English text changes from run to run; this
+    recording decodes at about -0.8 (translation) and -0.2 (transcription), with no fallback.
+    """
+    from whisperd.audio import decode_file
+
+    samples = decode_file(AUDIO_DIR / "multilingual.mp3", max_seconds=60, max_decode_seconds=60).samples
+    return _write_wav(path, samples[29 * 16_000 : 51 * 16_000])
