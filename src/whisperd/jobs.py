@@ -18,6 +18,7 @@ from contextlib import asynccontextmanager, suppress
 from typing import Any, TypeVar
 
 from whisperd.errors import QueueFull
+from whisperd.memory import release_free_memory
 
 __all__ = ["ClientGone", "JobRunner"]
 
@@ -69,6 +70,13 @@ class JobRunner:
         finally:
             self.running -= 1
             semaphore.release()
+            if self.running == 0 and self.waiting == 0:
+                self._release_memory()
+
+    def _release_memory(self) -> None:
+        """The last job just ended: hand the burst's free memory back, in the pool, off the event loop."""
+        with suppress(RuntimeError):  # the pool is already shut down: the process is ending anyway
+            self._executor.submit(release_free_memory)
 
     async def execute(
         self,
