@@ -30,6 +30,14 @@ def server(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> Iterato
 
 
 @pytest.fixture(scope="session")
+def keyed_server(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> Iterator[RunningServer]:
+    """A second tiny.en server that wants the API key ``secret``, for the clients' key handling."""
+    running = start_server(tmp_path_factory.mktemp("keyed"), extra_env={"WHISPERD_API_KEYS": "secret"})
+    yield running
+    running.stop(signal.SIGTERM)
+
+
+@pytest.fixture(scope="session")
 def client(server: RunningServer) -> Iterator[openai.OpenAI]:
     with openai.OpenAI(base_url=server.api_url, api_key="unused", max_retries=0, timeout=120) as sdk:
         yield sdk

@@ -3,24 +3,15 @@
 from __future__ import annotations
 
 import re
-import signal
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.cli.commands import clean_env, whisperd
-from tests.servers import RunningServer, free_port, start_server
+from tests.servers import RunningServer, free_port
 from whisperd.cli.doctor import server_key
 from whisperd.engine.whisper import cuda_device_count
-
-
-@pytest.fixture(scope="module")
-def keyed_server(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> Iterator[RunningServer]:
-    running = start_server(tmp_path_factory.mktemp("keyed"), extra_env={"WHISPERD_API_KEYS": "secret"})
-    yield running
-    running.stop(signal.SIGTERM)
 
 
 def lines(output: bytes) -> dict[str, str]:

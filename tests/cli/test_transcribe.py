@@ -6,7 +6,6 @@ import json
 import shutil
 import signal
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,13 +25,6 @@ def long_audio(tmp_path_factory: pytest.TempPathFactory, jfk: Path) -> Path:
     path = tmp_path_factory.mktemp("long") / "long.flac"
     subprocess.run(["sox", *[str(jfk)] * 4, str(path)], check=True)
     return path
-
-
-@pytest.fixture(scope="module")
-def keyed_server(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> Iterator[RunningServer]:
-    running = start_server(tmp_path_factory.mktemp("keyed"), extra_env={"WHISPERD_API_KEYS": "secret"})
-    yield running
-    running.stop(signal.SIGTERM)
 
 
 def test_version() -> None:

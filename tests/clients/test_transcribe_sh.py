@@ -7,7 +7,6 @@ import shutil
 import signal
 import subprocess
 import threading
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -54,13 +53,6 @@ def quotes_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("speech") / "quotes.wav"
     subprocess.run(["espeak-ng", "-v", "en-us", "-w", str(path), QUOTES], check=True)
     return path
-
-
-@pytest.fixture(scope="module")
-def keyed_server(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> Iterator[RunningServer]:
-    running = start_server(tmp_path_factory.mktemp("keyed"), extra_env={"WHISPERD_API_KEYS": "secret"})
-    yield running
-    running.stop(signal.SIGTERM)
 
 
 @pytest.mark.parametrize("shell", [("dash",), ("bash", "--posix")], ids=["dash", "bash"])
