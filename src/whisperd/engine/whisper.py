@@ -210,7 +210,7 @@ class WhisperEngine:
         workers = min(len(chunks), self.placement.batch_size)
         segments: list[Segment] = []
         with ThreadPoolExecutor(workers, thread_name_prefix="whisperd-chunk") as pool:
-            futures: list[Future[list[Any]]] = []
+            futures: list[Future[list[tuple[Any, Chunk]]]] = []
             try:
                 for chunk in chunks:
                     futures.append(
@@ -291,29 +291,42 @@ class WhisperEngine:
         options: DecodeOptions,
         stop: threading.Event,
         scope: Scope,
-        depth: int = 0,
     ) -> list[tuple[Any, Chunk]]:
         """The raw segments of one chunk, each with the chunk (or the part of it) it was decoded from.
 
         Speech that the chunk's text never reached (Whisper ended early and called the rest silence) is
         decoded again on its own, at most twice, so that no sentence is lost at the end of a chunk.
         """
+        pieces: list[tuple[Any, Chunk]] = []
+        part: Chunk | None = chunk
+        for _ in range(3):  # the chunk, then at most twice the speech its text did not reach
+            if part is None:
+                break
+            found = self._decode_part(part, recording, kwargs, options, stop, scope)
+            pieces += [(raw, part) for raw in found]
+            part = part.after(float(found[-1].end)) if found else None  # nothing found: no speech
+        return pieces
+
+    def _decode_part(
+        self,
+        part: Chunk,
+        recording: np.ndarray,
+        kwargs: dict[str, Any],
+        options: DecodeOptions,
+        stop: threading.Event,
+        scope: Scope,
+    ) -> list[Any]:
+        """faster-whisper's segments for one chunk's audio, stopping between two when asked to."""
         if stop.is_set():
             raise Cancelled
         found = []
         with self._session(options, scope):
-            raw_segments, _ = self._model.transcribe(chunk.audio(recording), **kwargs)
+            raw_segments, _ = self._model.transcribe(part.audio(recording), **kwargs)
             for raw in raw_segments:
                 if stop.is_set():
                     raise Cancelled
                 found.append(raw)
-        pieces = [(raw, chunk) for raw in found]
-        rest = (
-            chunk.after(float(found[-1].end)) if found else None
-        )  # nothing found: the model heard no speech
-        if rest is not None and depth < 2:
-            pieces += self._decode_chunk(rest, recording, kwargs, options, stop, scope, depth + 1)
-        return pieces
+        return found
 
 
 def _chunk_segment(index: int, raw: Any, chunk: Chunk) -> Segment:
