@@ -16,7 +16,8 @@ from tests.servers import start_server
 
 CLIENTS = 8
 REQUESTS = 500
-WARM = 50
+STEP = 50
+"""Requests between two readings of the server's RSS: ten readings, each once the server is idle."""
 
 
 def _rss(pid: int) -> int:
@@ -36,7 +37,6 @@ def test_eight_clients_five_hundred_requests(
     lock = threading.Lock()
     statuses: list[int] = []
     latencies: list[float] = []
-    rss_at: dict[str, int] = {}
     issued = [0]
 
     def client(limit: int) -> None:
@@ -55,6 +55,7 @@ def test_eight_clients_five_hundred_requests(
                         latencies.append(elapsed)
 
     def burst(limit: int) -> None:
+        """The clients together, until ``limit`` requests have been sent in all."""
         threads = [threading.Thread(target=client, args=(limit,)) for _ in range(CLIENTS)]
         for thread in threads:
             thread.start()
@@ -67,22 +68,28 @@ def test_eight_clients_five_hundred_requests(
         return _rss(server.process.pid)
 
     try:
-        started = time.perf_counter()
-        burst(WARM)
-        rss_at["warm"] = settled_rss()
-        burst(REQUESTS)
-        wall = time.perf_counter() - started
-        rss_at["end"] = settled_rss()
+        wall = 0.0
+        readings: list[int] = []
+        for limit in range(STEP, REQUESTS + 1, STEP):
+            started = time.perf_counter()
+            burst(limit)
+            wall += time.perf_counter() - started
+            readings.append(settled_rss())
     finally:
         server.stop()
     errors = [s for s in statuses if s not in (200, 429)]
     p95 = statistics.quantiles(latencies, n=20)[-1]
-    drift = rss_at["end"] / rss_at["warm"] - 1
+    # A leak grows with the requests; what glibc and the model runtime keep from the last batches does
+    # not, but it moves a single reading by up to 10-15 % either way (seen: 301-349 MB across ten
+    # bursts with no trend). So the first three readings (after 50-150 requests) are compared with the
+    # last three (after 400-500) by their medians: 100 kB kept per request would still show as +13 %.
+    early, late = statistics.median(readings[:3]), statistics.median(readings[-3:])
+    drift = late / early - 1
     report = {
         "clients": CLIENTS, "requests": len(statuses), "ok": statuses.count(200), "429": statuses.count(429),
         "errors": len(errors), "p50_s": round(statistics.median(latencies), 3), "p95_s": round(p95, 3),
-        "wall_s": round(wall, 1), "rss_after_50_mb": round(rss_at["warm"] / 2**20, 1),
-        "rss_after_500_mb": round(rss_at["end"] / 2**20, 1), "rss_drift_pct": round(100 * drift, 1),
+        "wall_s": round(wall, 1), "rss_mb_every_50": [round(r / 2**20) for r in readings],
+        "rss_drift_pct": round(100 * drift, 1),
     }  # fmt: skip
     with capsys.disabled():
         print(f"\nload test: {json.dumps(report)}")
