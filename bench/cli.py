@@ -30,7 +30,7 @@ from bench.corpus import Clip, Corpus, build_corpus
 from bench.machine import Machine, describe, load_average
 from bench.report import Measure, Row, check_targets, median, percentile, render, summary
 from bench.servers import start_reference, start_whisperd
-from whisperd.wer import wer
+from bench.wer import wer
 
 __all__ = ["main"]
 

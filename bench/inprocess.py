@@ -35,11 +35,11 @@ Runner = Callable[[Path, Callable[[], None] | None], str]
 
 
 def _whisperd(device: str) -> Runner:
-    from whisperd.audio import decode_file
     from whisperd.config import Settings
     from whisperd.engine.catalog import ModelCatalog
-    from whisperd.engine.registry import ModelRegistry
+    from whisperd.engine.manager import ModelRegistry
     from whisperd.engine.types import DecodeOptions
+    from whisperd.media.audio import decode_file
 
     settings = Settings(model="base", device=device)  # type: ignore[arg-type]
     catalog = ModelCatalog(settings.cache_dir, settings.model_dirs, allow_download=False)

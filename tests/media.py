@@ -99,7 +99,7 @@ def upload(path: Path, name: str | None = None) -> tuple[str, bytes]:
 
 def long_speech(path: Path, repeats: int) -> Path:
     """``repeats`` copies of jfk.flac back to back (11 s each) as a 16 kHz WAV: real speech, any length."""
-    from whisperd.audio import decode_file
+    from whisperd.media.audio import decode_file
 
     samples = decode_file(AUDIO_DIR / "jfk.flac", max_seconds=60, max_decode_seconds=60).samples
     return _write_wav(path, np.tile(samples, repeats))
@@ -112,7 +112,7 @@ def german_speech(path: Path) -> Path:
     below -1, so every request falls back to sampling and the English text changes from run to run; this
     recording decodes at about -0.8 (translation) and -0.2 (transcription), with no fallback.
     """
-    from whisperd.audio import decode_file
+    from whisperd.media.audio import decode_file
 
     samples = decode_file(AUDIO_DIR / "multilingual.mp3", max_seconds=60, max_decode_seconds=60).samples
     return _write_wav(path, samples[29 * 16_000 : 51 * 16_000])

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from bench.wer import wer
 
 from whisperd.engine.tuning import choose_compute_type, choose_device, choose_parallelism, place
-from whisperd.languages import language_code, language_name
+from whisperd.media.languages import language_code, language_name
 from whisperd.security import bind_refusal, is_loopback
-from whisperd.wer import wer
 
 
 def test_auto_device_follows_cuda() -> None:

@@ -6,9 +6,9 @@ import srt
 import webvtt
 
 from whisperd.engine.types import Segment, Transcript, Word
-from whisperd.formats import render, text, usage, verbose_json
-from whisperd.formats import srt as to_srt
-from whisperd.formats import vtt as to_vtt
+from whisperd.media.formats import render, text, usage, verbose_json
+from whisperd.media.formats import srt as to_srt
+from whisperd.media.formats import vtt as to_vtt
 
 
 def _segment(i: int, start: float, end: float, words: str) -> Segment:

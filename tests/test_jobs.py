@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 
 from whisperd.errors import QueueFull
-from whisperd.jobs import ClientGone, JobRunner
+from whisperd.service.scheduler import ClientGone, JobRunner
 
 
 def _blocking(release: threading.Event, stopped: threading.Event) -> Callable[[threading.Event], str]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from whisperd.memory import release_free_memory
+from whisperd.observability.memory import release_free_memory
 
 
 def _rss_bytes() -> int:

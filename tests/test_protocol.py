@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from whisperd.errors import InvalidParameter
-from whisperd.protocol import form_schema, parse_params
+from whisperd.http.protocol import form_schema, parse_params
 
 
 def test_defaults() -> None:

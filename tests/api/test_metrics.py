@@ -12,8 +12,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.media import upload
 from tests.servers import RunningServer, start_server
-from whisperd.app import create_app
 from whisperd.config import Settings
+from whisperd.http.app import create_app
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 

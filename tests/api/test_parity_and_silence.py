@@ -6,11 +6,11 @@ from pathlib import Path
 
 import openai
 import pytest
+from bench.wer import normalize, wer
 from faster_whisper import WhisperModel
 
 from tests.media import noise_wav, silence_wav, upload
 from whisperd.engine.packs import PACKS
-from whisperd.wer import normalize, wer
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import httpx
 
 from tests.media import upload
 from tests.servers import start_server
-from whisperd.logs import sanitize
+from whisperd.observability.logs import sanitize
 
 
 def test_health_never_goes_back_from_ok_while_starting(tmp_path: Path, cache_dir: Path) -> None:

@@ -10,12 +10,12 @@ import httpx
 import numpy as np
 import openai
 import pytest
+from bench.wer import wer
 from openai.types.audio import TranscriptionTextDeltaEvent, TranscriptionTextDoneEvent
 
 from tests.media import JFK_TEXT, upload
 from tests.servers import RunningServer
-from whisperd.audio import decode_file
-from whisperd.wer import wer
+from whisperd.media.audio import decode_file
 
 COPIES = 5
 

@@ -10,11 +10,11 @@ import openai
 import pytest
 import srt
 import webvtt
+from bench.wer import normalize, wer
 from openai.types.audio import Transcription, TranscriptionVerbose
 
 from tests.media import JFK_TEXT, encode, upload
 from tests.servers import RunningServer
-from whisperd.wer import normalize, wer
 
 JFK_SECONDS = 11.0
 

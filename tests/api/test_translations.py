@@ -8,11 +8,11 @@ from pathlib import Path
 
 import openai
 import pytest
+from bench.wer import normalize
 from openai.types.audio import Translation, TranslationVerbose
 
 from tests.media import german_speech, upload
 from tests.servers import RunningServer, start_server
-from whisperd.wer import normalize
 
 # openai 3.x marks audio.translations.create as deprecated (it still sends the request); whisper-1 clients
 # still call it, so it must keep working.

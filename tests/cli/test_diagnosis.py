@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from whisperd.diagnosis import (
+from whisperd.cli.diagnosis import (
     Check,
     check_cuda,
     check_health,

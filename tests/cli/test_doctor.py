@@ -11,7 +11,7 @@ import pytest
 from tests.cli.commands import clean_env, whisperd
 from tests.servers import RunningServer, free_port
 from whisperd.cli.doctor import server_key
-from whisperd.engine.whisper import cuda_device_count
+from whisperd.engine.faster_whisper.adapter import cuda_device_count
 
 
 def lines(output: bytes) -> dict[str, str]:

@@ -14,13 +14,13 @@ import subprocess
 from pathlib import Path
 
 import httpx
+from bench.wer import wer
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.cli.commands import clean_env, whisperd
 from tests.media import JFK_TEXT
 from tests.servers import RunningServer, free_port
-from whisperd.service_unit import parse_unit
-from whisperd.wer import wer
+from whisperd.cli.systemd_unit import parse_unit
 
 KEY = "s3cret-key"
 SCRIPT = Path(__file__).resolve().parents[2] / "clients" / "transcribe.sh"

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from whisperd.cli.client import DEFAULT_URL, api_key_from, server_root, server_url_from
+from whisperd.cli.progress import Progress, audio_line, bar, clock, upload_line
 from whisperd.cli.transcribe import OutputNames
-from whisperd.client import DEFAULT_URL, api_key_from, server_root, server_url_from
-from whisperd.progress import Progress, audio_line, bar, clock, upload_line
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from tests.cli.commands import WHISPERD, clean_env, whisperd
 from whisperd import __version__
-from whisperd.service_unit import UnitSpec, parse_assignment, parse_unit, render_unit, split_words
+from whisperd.cli.systemd_unit import UnitSpec, parse_assignment, parse_unit, render_unit, split_words
 
 SNAPSHOT = f"""\
 # Written by `whisperd service install` (whisperd {__version__}). After editing:

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 import srt
 import webvtt
+from bench.wer import wer
 
 from tests.cli.commands import WHISPERD, clean_env, on_terminal, whisperd
 from tests.media import JFK_TEXT
 from tests.servers import RunningServer, free_port, start_server
 from whisperd import __version__
-from whisperd.wer import wer
 
 
 @pytest.fixture(scope="module")

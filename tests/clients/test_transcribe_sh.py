@@ -12,10 +12,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from bench.wer import wer
 
 from tests.media import JFK_TEXT, upload
 from tests.servers import RunningServer, free_port, start_server
-from whisperd.wer import wer
 
 SCRIPT = Path(__file__).resolve().parents[2] / "clients" / "transcribe.sh"
 QUOTES = "He said, \"I can't do it.\" She replied: \"Don't worry, it's Tom's job, isn't it?\""

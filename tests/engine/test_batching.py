@@ -16,15 +16,15 @@ from typing import Any
 
 import numpy as np
 import pytest
+from bench.wer import wer
 
 from tests.media import JFK_TEXT
-from whisperd.audio import decode_file
-from whisperd.engine.batching import BatchingWhisper, Scope
 from whisperd.engine.catalog import CatalogEntry, ModelCatalog
+from whisperd.engine.faster_whisper.adapter import WhisperEngine
+from whisperd.engine.faster_whisper.batching import BatchingWhisper, Scope
 from whisperd.engine.tuning import Placement
 from whisperd.engine.types import DecodeOptions
-from whisperd.engine.whisper import WhisperEngine
-from whisperd.wer import wer
+from whisperd.media.audio import decode_file
 
 SOT_PREV, SOT, NO_TIMESTAMPS = 1, 2, 6
 TASK = [SOT, 3, 4]  # <|startoftranscript|> <|en|> <|transcribe|>

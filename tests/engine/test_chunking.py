@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from whisperd.engine.chunking import Chunk, Span, pack
+from whisperd.engine.faster_whisper.chunking import Chunk, Span, pack
 
 RATE = 16_000
 

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from bench.wer import wer
 from fastapi.testclient import TestClient
 
 from tests.media import JFK_TEXT, long_speech, upload
 from tests.servers import RunningServer, start_server
-from whisperd.app import create_app
 from whisperd.config import Settings
-from whisperd.wer import wer
+from whisperd.http.app import create_app
 
 
 def _stalled_upload(server: RunningServer) -> socket.socket:

@@ -18,7 +18,7 @@ from tests.media import upload
 from tests.servers import RunningServer, start_server
 from tests.web.browser import JOB_SECONDS
 from tests.web.conftest import API_KEY, tab
-from whisperd.audio import decode_file
+from whisperd.media.audio import decode_file
 
 LIMIT_BYTES = 100_000
 

@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 import srt
 import webvtt
+from bench.wer import wer
 from playwright.sync_api import Browser, Locator, expect
 
 from tests.media import JFK_TEXT, long_speech
 from tests.servers import RunningServer
 from tests.web.browser import WebPage
 from tests.web.conftest import tab
-from whisperd.wer import wer
 
 JFK_SECONDS = 11.0
 

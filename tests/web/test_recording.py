@@ -6,11 +6,11 @@ import re
 from pathlib import Path
 
 import srt
+from bench.wer import normalize
 from playwright.sync_api import expect
 
 from tests.web.browser import WebPage
 from tests.web.conftest import SPOKEN
-from whisperd.wer import normalize
 
 
 def test_record_a_sentence_and_download_subtitles(web: WebPage, shots: Path) -> None:

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from tests.servers import RunningServer
-from whisperd.api.web import STATIC_DIR
-from whisperd.languages import LANGUAGES
+from whisperd.http.routes.web import STATIC_DIR
+from whisperd.media.languages import LANGUAGES
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -89,7 +89,7 @@ def test_package_data_ships_every_static_file() -> None:
     globs = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"][
         "whisperd"
     ]
-    package = STATIC_DIR.parent
+    package = STATIC_DIR.parents[1]  # the whisperd package, which the globs are relative to
     shipped = {path for pattern in globs for path in package.glob(pattern)}  # setuptools globs the same way
     for path in STATIC_DIR.rglob("*"):
         if path.is_file():

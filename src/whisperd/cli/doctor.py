@@ -23,8 +23,8 @@ import wave
 from pathlib import Path
 from typing import Any
 
-from whisperd.client import WhisperdClient, api_key_from, error_message
-from whisperd.diagnosis import (
+from whisperd.cli.client import WhisperdClient, api_key_from, error_message
+from whisperd.cli.diagnosis import (
     Check,
     check_cuda,
     check_health,
@@ -130,7 +130,7 @@ def port_check(host: str, port: int, client: WhisperdClient) -> tuple[Check, boo
 
 
 def unit_check() -> Check:
-    from whisperd.service_unit import parse_unit, unit_path
+    from whisperd.cli.systemd_unit import parse_unit, unit_path
 
     path = unit_path(os.environ)
     if not path.is_file():
@@ -225,7 +225,7 @@ def run(args: argparse.Namespace) -> int:
             checks += server_checks(client)
         return _report(checks)
     from whisperd.config import Settings
-    from whisperd.engine.whisper import cuda_device_count
+    from whisperd.engine.faster_whisper.adapter import cuda_device_count
 
     settings = Settings()
     smi = nvidia_smi_path()

@@ -60,8 +60,8 @@ def _exit_cleanly(signum: int, frame: object) -> None:
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from whisperd.app import create_app
-    from whisperd.logs import configure_logging
+    from whisperd.http.app import create_app
+    from whisperd.observability.logs import configure_logging
 
     settings = settings_from_args(args)
     has_keys = bool(settings.api_keys or settings.api_keys_file)

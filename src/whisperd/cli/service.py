@@ -16,9 +16,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from whisperd.cli.systemd_unit import UNIT_NAME, UnitSpec, parse_assignment, render_unit, unit_path
 from whisperd.config import Settings
 from whisperd.security import bind_refusal
-from whisperd.service_unit import UNIT_NAME, UnitSpec, parse_assignment, render_unit, unit_path
 
 __all__ = ["find_executable", "register"]
 

@@ -20,11 +20,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, get_args
 
-from whisperd.client import ServerError, WhisperdClient, api_key_from, server_url_from
-from whisperd.formats import ResponseFormat
-from whisperd.languages import language_code
-from whisperd.local import Job
-from whisperd.progress import LONG_AUDIO_SECONDS, Progress
+from whisperd.cli.client import ServerError, WhisperdClient, api_key_from, server_url_from
+from whisperd.cli.local import Job
+from whisperd.cli.progress import LONG_AUDIO_SECONDS, Progress
+from whisperd.media.formats import ResponseFormat
+from whisperd.media.languages import language_code
 
 __all__ = ["EXTENSIONS", "OutputNames", "register"]
 
@@ -162,10 +162,10 @@ def _remote(args: argparse.Namespace, job: Job, terminal: bool) -> Runner:
 
 
 def _local(args: argparse.Namespace, job: Job, terminal: bool) -> Runner:
+    from whisperd.cli.local import LocalTranscriber
     from whisperd.config import Settings
     from whisperd.engine.catalog import ModelUnavailable
     from whisperd.errors import WhisperdError
-    from whisperd.local import LocalTranscriber
 
     transcriber = LocalTranscriber(Settings(), job.model)
     announced = [False]

@@ -18,7 +18,7 @@ from python_multipart.multipart import parse_options_header
 from starlette.requests import Request
 
 from whisperd.errors import InvalidRequest, MissingFile, PayloadTooLarge
-from whisperd.tempfiles import UploadArea
+from whisperd.service.uploads import UploadArea
 
 __all__ = ["FILE_FIELD", "ParsedForm", "Upload", "receive_form"]
 

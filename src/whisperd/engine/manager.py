@@ -12,8 +12,8 @@ import time
 from dataclasses import dataclass
 
 from whisperd.engine.catalog import CatalogEntry, ModelCatalog, ModelUnavailable
+from whisperd.engine.faster_whisper.adapter import WhisperEngine, cuda_device_count
 from whisperd.engine.tuning import Placement, place
-from whisperd.engine.whisper import WhisperEngine, cuda_device_count
 
 __all__ = ["ListedModel", "ModelRegistry", "ModelUnavailable"]
 

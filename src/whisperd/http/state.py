@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from starlette.requests import Request
 
 from whisperd.config import Settings
-from whisperd.engine.registry import ModelRegistry
-from whisperd.jobs import JobRunner
-from whisperd.tempfiles import UploadArea
+from whisperd.engine.manager import ModelRegistry
+from whisperd.service.scheduler import JobRunner
+from whisperd.service.uploads import UploadArea
 
 __all__ = ["AppState", "app_state"]
 

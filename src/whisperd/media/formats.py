@@ -10,7 +10,7 @@ import math
 from typing import Any, Literal
 
 from whisperd.engine.types import Segment, Task, Transcript
-from whisperd.languages import language_name
+from whisperd.media.languages import language_name
 
 __all__ = ["CONTENT_TYPES", "ResponseFormat", "render", "srt", "text", "usage", "verbose_json", "vtt"]
 

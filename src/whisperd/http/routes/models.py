@@ -6,10 +6,10 @@ import asyncio
 
 from fastapi import APIRouter, Request
 
-from whisperd.engine.registry import ListedModel
+from whisperd.engine.manager import ListedModel
 from whisperd.errors import ModelNotFound
-from whisperd.protocol import ErrorResponse, ModelList, ModelObject
-from whisperd.state import app_state
+from whisperd.http.protocol import ErrorResponse, ModelList, ModelObject
+from whisperd.http.state import app_state
 
 __all__ = ["router"]
 

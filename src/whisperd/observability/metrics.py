@@ -22,10 +22,10 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from whisperd import __version__
-from whisperd.logs import log_fields
+from whisperd.observability.logs import log_fields
 
 if TYPE_CHECKING:
-    from whisperd.state import AppState
+    from whisperd.http.state import AppState
 
 __all__ = ["CONTENT_TYPE", "Metrics", "MetricsMiddleware", "route_label"]
 

@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager, suppress
 from typing import Any, TypeVar
 
 from whisperd.errors import QueueFull
-from whisperd.memory import release_free_memory
+from whisperd.observability.memory import release_free_memory
 
 __all__ = ["ClientGone", "JobRunner"]
 

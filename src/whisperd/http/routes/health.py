@@ -9,8 +9,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from whisperd.protocol import HealthResponse
-from whisperd.state import app_state
+from whisperd.http.protocol import HealthResponse
+from whisperd.http.state import app_state
 
 __all__ = ["router"]
 

@@ -19,19 +19,19 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from whisperd import __version__
-from whisperd.api import health, models, speech, web
-from whisperd.api import metrics as metrics_api
-from whisperd.auth import ApiKeys, AuthMiddleware
 from whisperd.config import Settings
 from whisperd.engine.catalog import ModelCatalog
-from whisperd.engine.registry import ModelRegistry
+from whisperd.engine.manager import ModelRegistry
 from whisperd.errors import InternalError, WhisperdError, error_body, error_response
-from whisperd.jobs import JobRunner
-from whisperd.logs import LOGGER_NAME, RequestContextMiddleware
-from whisperd.metrics import Metrics, MetricsMiddleware
+from whisperd.http.middleware.auth import ApiKeys, AuthMiddleware
+from whisperd.http.routes import health, models, speech, web
+from whisperd.http.routes import metrics as metrics_api
+from whisperd.http.state import AppState
+from whisperd.observability.logs import LOGGER_NAME, RequestContextMiddleware
+from whisperd.observability.metrics import Metrics, MetricsMiddleware
 from whisperd.security import is_loopback
-from whisperd.state import AppState
-from whisperd.tempfiles import UploadArea
+from whisperd.service.scheduler import JobRunner
+from whisperd.service.uploads import UploadArea
 
 __all__ = ["create_app"]
 

@@ -1,4 +1,4 @@
-"""``GET /metrics``: Prometheus text exposition of the app's own registry (see :mod:`whisperd.metrics`).
+"""``GET /metrics``: Prometheus text exposition of the app's own registry (see :mod:`whisperd.observability.metrics`).
 
 Behind the API keys when they are on (a scrape config can send ``Authorization: Bearer KEY``), since
 request counts and audio volume describe how the server is used.
@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from whisperd.metrics import CONTENT_TYPE, Metrics
+from whisperd.observability.metrics import CONTENT_TYPE, Metrics
 
 __all__ = ["router"]
 

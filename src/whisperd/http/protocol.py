@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from whisperd.errors import InvalidParameter
-from whisperd.languages import language_code
+from whisperd.media.languages import language_code
 
 __all__ = [
     "ErrorDetail",

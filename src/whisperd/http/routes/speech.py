@@ -18,11 +18,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.requests import ClientDisconnect
 
-from whisperd.api.upload import ParsedForm, receive_form
-from whisperd.audio import DecodedAudio, decode_file
 from whisperd.engine.catalog import ModelUnavailable
+from whisperd.engine.faster_whisper.adapter import WhisperEngine
 from whisperd.engine.types import DecodeOptions, Segment, Task, Transcript
-from whisperd.engine.whisper import WhisperEngine
 from whisperd.errors import (
     InternalError,
     InvalidParameter,
@@ -32,10 +30,7 @@ from whisperd.errors import (
     WhisperdError,
     error_body,
 )
-from whisperd.formats import CONTENT_TYPES, render
-from whisperd.jobs import ClientGone
-from whisperd.logs import log_fields, sanitize
-from whisperd.protocol import (
+from whisperd.http.protocol import (
     ErrorResponse,
     TranscriptionJSON,
     TranscriptionParams,
@@ -43,7 +38,12 @@ from whisperd.protocol import (
     form_schema,
     parse_params,
 )
-from whisperd.state import AppState, app_state
+from whisperd.http.state import AppState, app_state
+from whisperd.http.upload import ParsedForm, receive_form
+from whisperd.media.audio import DecodedAudio, decode_file
+from whisperd.media.formats import CONTENT_TYPES, render
+from whisperd.observability.logs import log_fields, sanitize
+from whisperd.service.scheduler import ClientGone
 
 __all__ = ["router"]
 

@@ -13,14 +13,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from whisperd.audio import decode_file
 from whisperd.config import Settings
 from whisperd.engine.catalog import ModelCatalog
-from whisperd.engine.registry import ModelRegistry
+from whisperd.engine.faster_whisper.adapter import WhisperEngine
+from whisperd.engine.manager import ModelRegistry
 from whisperd.engine.types import DecodeOptions, Task
-from whisperd.engine.whisper import WhisperEngine
 from whisperd.errors import InvalidParameter
-from whisperd.formats import ResponseFormat, render
+from whisperd.media.audio import decode_file
+from whisperd.media.formats import ResponseFormat, render
 
 __all__ = ["Job", "LocalTranscriber", "encode_body", "model_target"]
 

@@ -5,9 +5,9 @@ adapter consumes it exactly once, turning each segment into an engine :class:`Se
 cancel flag between segments (so a request whose client left stops within one window) and handing each
 segment to an optional callback as it appears (the basis of streaming).
 
-When the placement asks for batching, a :class:`~whisperd.engine.batching.BatchingWhisper` sits between
+When the placement asks for batching, a :class:`~whisperd.engine.faster_whisper.batching.BatchingWhisper` sits between
 faster-whisper and CTranslate2, so that concurrent requests share batched model calls; and audio longer
-than ``placement.chunk_seconds`` is cut at pauses into chunks (:mod:`whisperd.engine.chunking`) that are
+than ``placement.chunk_seconds`` is cut at pauses into chunks (:mod:`whisperd.engine.faster_whisper.chunking`) that are
 decoded side by side, each by faster-whisper's own window-by-window loop, so that one long file fills
 batches too.
 """
@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from whisperd.engine.batching import BatchingWhisper, Scope
 from whisperd.engine.catalog import CatalogEntry
-from whisperd.engine.chunking import Chunk, Span, pack
+from whisperd.engine.faster_whisper.batching import BatchingWhisper, Scope
+from whisperd.engine.faster_whisper.chunking import Chunk, Span, pack
 from whisperd.engine.tuning import Placement
 from whisperd.engine.types import DecodeOptions, Segment, Transcript, Word
 
