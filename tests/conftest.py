@@ -10,8 +10,8 @@ from pathlib import Path
 import openai
 import pytest
 
-from tests.media import AUDIO_DIR
-from tests.servers import RunningServer, start_server
+from tests.support.media import AUDIO_DIR
+from tests.support.servers import RunningServer, start_server
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Playwright, sync_playwright
 
-from tests.servers import RunningServer, start_server
+from tests.support.servers import RunningServer, start_server
 from tests.web.browser import CHROMIUM, WebPage, launch
 
 API_KEY = "secret-for-the-page"

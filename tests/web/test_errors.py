@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.media import upload
-from tests.servers import RunningServer, start_server
+from tests.support.media import upload
+from tests.support.servers import RunningServer, start_server
 from tests.web.browser import JOB_SECONDS
 from tests.web.conftest import API_KEY, tab
 from whisperd.media.audio import decode_file

@@ -16,8 +16,8 @@ import webvtt
 from bench.wer import wer
 from playwright.sync_api import Browser, Locator, expect
 
-from tests.media import JFK_TEXT, long_speech
-from tests.servers import RunningServer
+from tests.support.media import JFK_TEXT, long_speech
+from tests.support.servers import RunningServer
 from tests.web.browser import WebPage
 from tests.web.conftest import tab
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.servers import RunningServer
+from tests.support.servers import RunningServer
 from whisperd.http.routes.web import STATIC_DIR
 from whisperd.media.languages import LANGUAGES
 

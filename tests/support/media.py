@@ -1,0 +1,118 @@
+"""Audio for tests: the shared real recordings, and what PyAV and numpy make from them (no ffmpeg CLI)."""
+
+from __future__ import annotations
+
+import os
+import wave
+from pathlib import Path
+
+import av
+import numpy as np
+
+__all__ = [
+    "AUDIO_DIR",
+    "JFK_TEXT",
+    "audio_dir",
+    "encode",
+    "german_speech",
+    "long_speech",
+    "noise_wav",
+    "silence_wav",
+    "tone_wav",
+    "upload",
+]
+
+JFK_TEXT = " ".join(
+    [
+        "And so my fellow Americans, ask not what your country can do for you,",
+        "ask what you can do for your country.",
+    ]
+)
+
+
+def audio_dir() -> Path:
+    """``../shared/audio`` beside the repository (or ``$WHISPERD_TEST_AUDIO``)."""
+    override = os.environ.get("WHISPERD_TEST_AUDIO")
+    candidates = [Path(override)] if override else []
+    repo = Path(__file__).resolve().parents[2]
+    candidates += [repo.parent / "shared" / "audio", repo / "shared" / "audio"]
+    for candidate in candidates:
+        if (candidate / "jfk.flac").is_file():
+            return candidate
+    raise FileNotFoundError(
+        "real speech for the tests was not found: expected ../shared/audio/jfk.flac beside the repository "
+        "or a folder named by WHISPERD_TEST_AUDIO"
+    )
+
+
+AUDIO_DIR = audio_dir()
+
+
+def _write_wav(path: Path, samples: np.ndarray, rate: int = 16_000) -> Path:
+    pcm = (np.clip(samples, -1, 1) * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(pcm.tobytes())
+    return path
+
+
+def silence_wav(path: Path, seconds: float = 5.0) -> Path:
+    return _write_wav(path, np.zeros(int(16_000 * seconds), dtype=np.float32))
+
+
+def noise_wav(path: Path, seconds: float = 5.0, level: float = 0.05) -> Path:
+    rng = np.random.default_rng(1234)
+    return _write_wav(path, rng.normal(0, level, int(16_000 * seconds)).astype(np.float32))
+
+
+def tone_wav(path: Path, seconds: float = 1.0, rate: int = 16_000) -> Path:
+    t = np.arange(int(rate * seconds)) / rate
+    return _write_wav(path, (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), rate)
+
+
+def encode(source: Path, target: Path, codec: str, rate: int = 48_000, container: str | None = None) -> Path:
+    """Re-encode ``source``'s audio with ``codec`` into ``target`` (container from the suffix or given)."""
+    with av.open(str(source)) as src, av.open(str(target), "w", format=container) as dst:
+        stream = dst.add_stream(codec, rate=rate)
+        assert isinstance(stream, av.audio.stream.AudioStream)
+        stream.layout = "mono"
+        resampler = av.AudioResampler(format=stream.format.name, layout="mono", rate=rate)
+        for frame in src.decode(audio=0):
+            frame.pts = None
+            for out in resampler.resample(frame):
+                for packet in stream.encode(out):
+                    dst.mux(packet)
+        for out in resampler.resample(None):
+            for packet in stream.encode(out):
+                dst.mux(packet)
+        for packet in stream.encode(None):
+            dst.mux(packet)
+    return target
+
+
+def upload(path: Path, name: str | None = None) -> tuple[str, bytes]:
+    """A (file name, bytes) pair for the openai client or httpx: no file handle left open."""
+    return (name or path.name, path.read_bytes())
+
+
+def long_speech(path: Path, repeats: int) -> Path:
+    """``repeats`` copies of jfk.flac back to back (11 s each) as a 16 kHz WAV: real speech, any length."""
+    from whisperd.media.audio import decode_file
+
+    samples = decode_file(AUDIO_DIR / "jfk.flac", max_seconds=60, max_decode_seconds=60).samples
+    return _write_wav(path, np.tile(samples, repeats))
+
+
+def german_speech(path: Path) -> Path:
+    """22 s of real German speech (the German half of multilingual.mp3, from 29 s) as a 16 kHz WAV.
+
+    Real speech rather than espeak: ``base`` translates espeak's German with an average log-probability
+    below -1, so every request falls back to sampling and the English text changes from run to run; this
+    recording decodes at about -0.8 (translation) and -0.2 (transcription), with no fallback.
+    """
+    from whisperd.media.audio import decode_file
+
+    samples = decode_file(AUDIO_DIR / "multilingual.mp3", max_seconds=60, max_decode_seconds=60).samples
+    return _write_wav(path, samples[29 * 16_000 : 51 * 16_000])
