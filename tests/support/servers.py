@@ -65,6 +65,42 @@ class RunningServer:
             time.sleep(0.1)
         raise TimeoutError(f"server not healthy after {timeout}s: {self.output()}")
 
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def open_fds(self) -> int:
+        """File descriptors the server process holds right now."""
+        return len(os.listdir(f"/proc/{self.pid}/fd"))
+
+    def deleted_open_files(self) -> list[str]:
+        """Descriptors that point to files already deleted: space the disk cannot get back."""
+        found = []
+        for fd in os.listdir(f"/proc/{self.pid}/fd"):
+            try:
+                target = os.readlink(f"/proc/{self.pid}/fd/{fd}")
+            except FileNotFoundError:  # closed since it was listed
+                continue
+            if target.endswith(" (deleted)"):
+                found.append(target)
+        return found
+
+    def threads(self) -> int:
+        """Threads of the server process right now."""
+        return len(os.listdir(f"/proc/{self.pid}/task"))
+
+    def cpu_seconds(self) -> float:
+        """User and system CPU time the server process has used so far (all its threads)."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def memory_mib(self, field: str = "VmRSS") -> float:
+        """``VmRSS`` (resident now) or ``VmHWM`` (the peak resident size so far), in MiB."""
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1]) / 1024
+        raise KeyError(field)
+
     def output(self) -> str:
         path = self.root / "server.out"
         return path.read_text(errors="replace")[-4000:] if path.exists() else ""

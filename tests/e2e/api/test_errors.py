@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import openai
 import pytest
 
 from tests.support.media import encode, tone_wav, upload
+from tests.support.raw_http import FILE_PART
 from tests.support.servers import RunningServer, start_server
 
 
@@ -149,9 +151,37 @@ def test_translation_with_english_only_model(server: RunningServer, jfk: Path) -
     _assert_error(response, 400, "model")
 
 
+@pytest.mark.xfail(
+    strict=True, reason="review: FastAPI's 404/405 bodies are built by hand without x-should-retry"
+)
 def test_unknown_path_and_method(server: RunningServer) -> None:
-    _assert_error(httpx.get(f"{server.api_url}/nothing-here"), 404, None)
-    _assert_error(httpx.get(f"{server.api_url}/audio/transcriptions"), 405, None)
+    for response, status in [
+        (httpx.get(f"{server.api_url}/nothing-here"), 404),
+        (httpx.get(f"{server.api_url}/audio/transcriptions"), 405),
+    ]:
+        _assert_error(response, status, None)
+        assert response.headers["x-should-retry"] == "false"
+
+
+@pytest.mark.xfail(strict=True, reason="review: a body without its closing boundary is accepted, its fd kept")
+def test_a_multipart_body_without_its_end_is_400_and_holds_nothing(server: RunningServer, jfk: Path) -> None:
+    """The body is complete as HTTP says (Content-Length) but the multipart has no closing boundary."""
+    before = server.open_fds()
+    body = FILE_PART + jfk.read_bytes()
+    for _ in range(20):
+        response = httpx.post(
+            f"{server.api_url}/audio/transcriptions",
+            content=body,
+            headers={"Content-Type": "multipart/form-data; boundary=b"},
+            timeout=60,
+        )
+        error = _assert_error(response, 400, None)
+        assert "multipart" in error["message"].lower()
+    assert server.deleted_open_files() == []
+    deadline = time.monotonic() + 10
+    while server.open_fds() > before + 2:  # the connections' sockets close a moment after the answers
+        assert time.monotonic() < deadline, f"{server.open_fds()} descriptors open, {before} before"
+        time.sleep(0.05)
 
 
 def test_deterministic_failures_say_do_not_retry(server: RunningServer) -> None:

@@ -8,32 +8,14 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.media import upload
+from tests.support.metrics import scrape, value
 from tests.support.servers import RunningServer, start_server
 from whisperd.config import Settings
 from whisperd.http.app import create_app
 
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
 TRANSCRIPTIONS = "/v1/audio/transcriptions"
-
-
-def scrape(server: RunningServer, key: str | None = None) -> Samples:
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
-    response = httpx.get(f"{server.url}/metrics", headers=headers, timeout=10)
-    assert response.status_code == 200, response.text
-    assert response.headers["content-type"].startswith("text/plain; version=")
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(response.text)
-        for sample in family.samples
-    }
-
-
-def value(samples: Samples, name: str, **labels: str) -> float:
-    return samples.get((name, frozenset(labels.items())), 0.0)
 
 
 def test_a_transcription_moves_every_request_metric(

@@ -6,8 +6,10 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.support.media import upload
+from tests.support.raw_http import answer_within, open_upload
 from tests.support.servers import start_server
 from whisperd.observability.logs import sanitize
 
@@ -62,3 +64,24 @@ def test_file_names_cannot_forge_log_lines() -> None:
     assert "\n" not in sanitize("voice\n2026-01-01 INFO whisperd request_id=forged status=200.ogg")
     assert sanitize("a\"b'c$(rm).mp3") == "a_b_c_(rm).mp3"
     assert len(sanitize("x" * 500)) == 80
+
+
+@pytest.mark.xfail(strict=True, reason="review: readiness is checked only after the whole body is read")
+def test_not_ready_is_answered_before_the_body_is_read(tmp_path: Path, cache_dir: Path) -> None:
+    server = start_server(tmp_path, model="no-such-model", wait=False)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert time.monotonic() < deadline
+            try:
+                if httpx.get(f"{server.url}/health", timeout=2).json()["status"] == "error":
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        with open_upload(server, declared=20_000_000, first=b"\0" * 1024) as sock:
+            answer = answer_within(sock, 5)
+        assert answer.startswith(b"HTTP/1.1 503"), answer[:200]
+        assert server.upload_files() == []
+    finally:
+        server.stop()

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from tests.support.media import long_speech, upload
+from tests.support.raw_http import answer_within, open_upload
 from tests.support.servers import RunningServer, start_server
 
 
@@ -165,3 +166,21 @@ def test_client_that_leaves_the_queue_is_dropped(one_slot: RunningServer, long_c
     assert gave_up < held, "the abandoned request waited for the running job instead of leaving the queue"
     assert "status=499" in lines[gave_up]
     assert "audio_s=" not in lines[gave_up]  # it was never even decoded
+
+
+@pytest.mark.xfail(strict=True, reason="review: a full queue is found only after the whole body is read")
+def test_a_full_queue_is_answered_before_the_body_is_read(one_slot: RunningServer, long_clip: Path) -> None:
+    running = threading.Thread(target=_post, args=(one_slot, long_clip))
+    running.start()
+    _wait_until_transcribing(one_slot)
+    queued = threading.Thread(target=_post, args=(one_slot, long_clip))
+    queued.start()
+    _wait_until_uploaded(one_slot, long_clip.stat().st_size)
+    try:
+        with open_upload(one_slot, declared=20_000_000, first=b"\0" * 1024) as sock:
+            answer = answer_within(sock, 5)
+        assert answer.startswith(b"HTTP/1.1 429"), answer[:200]
+        assert b"retry-after" in answer.lower()
+    finally:
+        running.join()
+        queued.join()
