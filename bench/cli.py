@@ -286,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     from whisperd.engine.catalog import ModelCatalog
 
     cache_dir = Settings().cache_dir
-    entry = ModelCatalog(cache_dir, [], allow_download=False).resolve("base")
+    entry = ModelCatalog(cache_dir, []).resolve("base")
     assert entry.path is not None
     _progress("building the audio corpus")
     corpus = build_corpus(cache_dir / "bench")

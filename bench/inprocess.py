@@ -1,8 +1,8 @@
 """The floor: the same decoding in-process, without a server, in a subprocess of its own.
 
-``--recipe whisperd`` loads the model exactly as ``whisperd serve`` would with the same environment
-(settings, placement, batching) and calls the engine directly on decoded files: what whisperd's
-latency would be with no HTTP, no upload and no job queue. For audio of one window the engine is plain
+``--recipe whisperd`` builds the runtime exactly as ``whisperd serve`` would with the same environment
+(settings, placement, batching) and calls its transcription service on the files: what whisperd's
+latency would be with no HTTP and no upload. For audio of one window the engine is plain
 faster-whisper (``WhisperModel.transcribe``), so this is the "in-process faster-whisper" floor.
 ``--recipe faster-whisper-batched`` is faster-whisper's own ``BatchedInferencePipeline`` (VAD chunks,
 batch 8), the library's answer for long files, to compare recipes on speed and WER.
@@ -18,7 +18,7 @@ long file's first chunk before the others).
 
 from __future__ import annotations
 
-import dataclasses
+import asyncio
 import json
 import os
 import sys
@@ -35,32 +35,32 @@ Runner = Callable[[Path, Callable[[], None] | None], str]
 
 
 def _whisperd(device: str) -> Runner:
-    from whisperd.config import Settings
-    from whisperd.engine.catalog import ModelCatalog
-    from whisperd.engine.manager import ModelRegistry
-    from whisperd.engine.types import DecodeOptions
-    from whisperd.media.audio import decode_file
+    """The server's runtime and transcription service, driven from this process's threads.
 
-    settings = Settings(model="base", device=device)  # type: ignore[arg-type]
-    catalog = ModelCatalog(settings.cache_dir, settings.model_dirs, allow_download=False)
-    registry = ModelRegistry.from_settings(
-        catalog, settings.model, settings.aliases, settings.device, settings.compute_type,
-        settings.cpu_threads, settings.num_workers, settings.warmup,
-        batching=settings.batching, batch_size=settings.batch_size, chunk_seconds=settings.chunk_seconds,
-    )  # fmt: skip
-    engine = registry.load_default()
-    options = DecodeOptions(
-        beam_size=1 if settings.profile == "fast" else 5,
-        vad_filter=settings.vad_filter,
-        temperature_fallback=settings.temperature_fallback,
-    )
+    The service is asynchronous, so one event loop runs in a thread of its own and each request thread
+    hands it a coroutine: the same path as a server request, minus HTTP and the upload.
+    """
+    from whisperd.config import Settings
+    from whisperd.engine.types import CancelToken
+    from whisperd.runtime import Runtime
+    from whisperd.service.transcription import AudioFile, TranscriptionRequest
+
+    settings = Settings(model="base", device=device, max_queued_jobs=64)  # type: ignore[arg-type]
+    runtime = Runtime(settings)
+    loop = asyncio.new_event_loop()
+    threading.Thread(target=loop.run_forever, daemon=True, name="bench-loop").start()
+    asyncio.run_coroutine_threadsafe(runtime.start(load_default=False), loop).result()
+    asyncio.run_coroutine_threadsafe(runtime.models.load_default(), loop).result()
 
     def run(path: Path, first_text: Callable[[], None] | None) -> str:
-        audio = decode_file(path, max_seconds=settings.max_audio_seconds, max_decode_seconds=3600)
-        if first_text is None:
-            return engine.transcribe(audio.samples, options).text
-        streaming = dataclasses.replace(options, early_text=True)  # as the server does for stream=true
-        return engine.transcribe(audio.samples, streaming, on_segment=lambda _: first_text()).text
+        request = TranscriptionRequest(stream=first_text is not None)  # streaming asks for early text
+        work = runtime.service.transcribe(
+            AudioFile(path),
+            request,
+            cancel=CancelToken(),
+            on_segment=None if first_text is None else lambda _: first_text(),
+        )
+        return asyncio.run_coroutine_threadsafe(work, loop).result().text
 
     return run
 

@@ -123,7 +123,6 @@ def start_whisperd(
         "WHISPERD_DEVICE": device,
         "WHISPERD_PROFILE": profile,
         "WHISPERD_CACHE_DIR": str(cache_dir),
-        "WHISPERD_ALLOW_DOWNLOAD": "false",
         "WHISPERD_LOG_DIR": str(folder / f"logs-{profile}"),
         "WHISPERD_TEMP_DIR": str(folder),
         "PYTHONUNBUFFERED": "1",

@@ -1,17 +1,22 @@
 """Settings: every knob of the server, read from flags or ``WHISPERD_*`` environment variables.
 
 The settings are flat (``WHISPERD_PORT``, ``WHISPERD_MAX_UPLOAD_BYTES``) rather than nested so that a
-systemd unit, a shell and a container can each set any of them with one plain variable.
+systemd unit, a shell and a container can each set any of them with one plain variable. The parts that
+travel together are handed to the code that uses them as typed groups (:meth:`Settings.decoding`,
+:meth:`Settings.upload_limits`), never as long positional lists.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+__all__ = ["DEFAULT_ALIASES", "DecodingPolicy", "Device", "Profile", "Settings", "UploadLimits"]
 
 Device = Literal["auto", "cpu", "cuda"]
 Profile = Literal["fast", "accurate"]
@@ -66,9 +71,19 @@ class Settings(BaseSettings):
     model_dirs: list[Path] = Field(default_factory=list)
     """Extra folders whose sub-folders are CTranslate2 models that clients may name."""
     cache_dir: Path = Field(default_factory=_cache_home)
-    """Where split model packs are assembled and hub downloads are kept."""
-    allow_download: bool = True
-    """Whether a name that no pack or folder provides may be downloaded from the model hub."""
+    """Where split model packs are assembled, ``whisperd models pull`` downloads and ``whisperd models
+    import`` copies models. Clients can only use models present here, in a pack or a model folder."""
+    model_ttl: float = Field(default=600.0, ge=0)
+    """Seconds an idle model stays loaded before it is unloaded (0: never). Not the default model's,
+    unless ``WHISPERD_PIN_DEFAULT_MODEL=false``."""
+    pin_default_model: bool = True
+    """Keep the default model loaded whatever the TTL and caps (it answers most requests)."""
+    max_loaded_models: int = Field(default=3, ge=0)
+    """Most models loaded at once (0: no cap); beyond it the least recently used idle one unloads."""
+    model_memory_mb: int = Field(default=0, ge=0)
+    """Budget for loaded models' weights in MiB (0: none); kept like the count cap."""
+    model_load_concurrency: int = Field(default=1, ge=1)
+    """Models loaded at the same time (each load is a burst of disk reads and memory)."""
     device: Device = "auto"
     """auto picks CUDA when CTranslate2 sees a GPU, the CPU otherwise."""
     compute_type: str = "auto"
@@ -113,6 +128,14 @@ class Settings(BaseSettings):
     """Requests allowed to wait for a slot; beyond that the answer is 429 with Retry-After."""
     temp_dir: Path | None = None
     """Folder for uploads in flight (a private sub-folder is made and swept at start-up)."""
+    max_uploads_in_flight: int = Field(default=64, ge=1)
+    """Request bodies read at once; beyond it a request is answered 429 before its body is read."""
+    upload_stall_seconds: float = Field(default=30.0, gt=0)
+    """A body that sends nothing for this long is dropped (408), freeing its descriptor and file."""
+    upload_min_bytes_per_second: int = Field(default=4096, ge=0)
+    """After the grace period, a body arriving slower than this on average is dropped (408)."""
+    upload_grace_seconds: float = Field(default=30.0, ge=0)
+    """Seconds before the minimum upload rate applies (slow starts, small files)."""
 
     # --- metrics -------------------------------------------------------------------------------
     openai_price_per_minute: float = Field(default=0.006, ge=0)
@@ -141,3 +164,45 @@ class Settings(BaseSettings):
         if upper not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError(f"unknown log level {value!r}")
         return upper
+
+    def decoding(self) -> DecodingPolicy:
+        """The decoding settings every request follows."""
+        return DecodingPolicy(
+            profile=self.profile,
+            vad_filter=self.vad_filter,
+            temperature_fallback=self.temperature_fallback,
+            max_audio_seconds=self.max_audio_seconds,
+            max_decode_seconds=self.max_decode_seconds,
+        )
+
+    def upload_limits(self) -> UploadLimits:
+        """The bounds on request bodies in flight."""
+        return UploadLimits(
+            max_file_bytes=self.max_upload_bytes,
+            max_field_bytes=self.max_field_bytes,
+            stall_seconds=self.upload_stall_seconds,
+            min_bytes_per_second=self.upload_min_bytes_per_second,
+            grace_seconds=self.upload_grace_seconds,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class UploadLimits:
+    """What one request body may be: its size, its fields, and how slowly it may arrive."""
+
+    max_file_bytes: int = 25 * 1024 * 1024
+    max_field_bytes: int = 64 * 1024
+    stall_seconds: float = 30.0
+    min_bytes_per_second: int = 4096
+    grace_seconds: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class DecodingPolicy:
+    """The operator's decoding settings that every request of this process follows."""
+
+    profile: Profile = "accurate"
+    vad_filter: bool = True
+    temperature_fallback: bool = True
+    max_audio_seconds: float = 4 * 3600.0
+    max_decode_seconds: float = 60.0

@@ -1,27 +1,33 @@
-"""The error tree, and the one function that renders an error as OpenAI does.
+"""The error tree: every failure a client can see, with what OpenAI's error shape needs to render it.
 
-    WhisperdError (status, type, code, param)
+    WhisperdError (status, type, code, param; retryable; retry_after)
     ├── InvalidRequest ................ 400 invalid_request_error
     │   ├── MissingFile, EmptyFile
     │   ├── InvalidAudio .............. undecodable bytes ("Invalid file format ...")
     │   ├── AudioTooLong, DecodeTimeout
-    │   └── InvalidParameter .......... a form field with a bad value (param names it)
+    │   └── InvalidParameter .......... a field with a bad value (param names it)
     ├── AuthenticationFailed .......... 401 invalid_request_error / invalid_api_key
-    ├── ModelNotFound ................. 404 invalid_request_error / model_not_found
-    ├── PayloadTooLarge ............... 413 invalid_request_error
+    ├── NotFound ...................... 404 invalid_request_error (an unknown path)
+    │   └── ModelNotFound ............. 404 invalid_request_error / model_not_found
+    ├── MethodNotAllowed .............. 405 invalid_request_error
+    ├── UploadTimeout ................. 408 invalid_request_error / upload_timeout (body stalled)
+    ├── ModelInUse .................... 409 invalid_request_error / model_in_use
+    ├── PayloadTooLarge ............... 413 invalid_request_error / file_too_large
     ├── QueueFull ..................... 429 requests / rate_limit_exceeded, Retry-After
-    ├── NotReady ...................... 503 server_error, Retry-After (model still loading)
+    ├── NotReady ...................... 503 server_error / model_loading, Retry-After
+    │   └── ModelCapacity ............. 503 server_error / model_capacity (every model slot leased)
     └── InternalError ................. 500 server_error (never carries a stack trace)
 
-Deterministic failures carry ``x-should-retry: false`` so that the official SDKs do not send the same
-doomed request three times; transient ones carry ``Retry-After``.
+Nothing here knows a protocol: the HTTP front end renders :meth:`WhisperdError.body` with
+:attr:`~WhisperdError.status` and :meth:`~WhisperdError.headers` (``whisperd.http.responses``), a
+WebSocket or Wyoming front end puts the same fields in its own error event. Deterministic failures carry
+``x-should-retry: false`` so that the official SDKs do not send the same doomed request three times;
+transient ones carry ``Retry-After``.
 """
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
-
-from starlette.responses import JSONResponse
 
 __all__ = [
     "AudioTooLong",
@@ -32,14 +38,17 @@ __all__ = [
     "InvalidAudio",
     "InvalidParameter",
     "InvalidRequest",
+    "MethodNotAllowed",
     "MissingFile",
+    "ModelCapacity",
+    "ModelInUse",
     "ModelNotFound",
+    "NotFound",
     "NotReady",
     "PayloadTooLarge",
     "QueueFull",
+    "UploadTimeout",
     "WhisperdError",
-    "error_body",
-    "error_response",
 ]
 
 SUPPORTED_FORMATS = "['flac', 'm4a', 'mp3', 'mp4', 'mpeg', 'mpga', 'oga', 'ogg', 'wav', 'webm']"
@@ -58,6 +67,14 @@ class WhisperdError(Exception):
         self.message = message
         self.param = param
         self.retry_after = retry_after
+
+    def detail(self) -> dict[str, Any]:
+        """The inner error object (what a realtime ``error`` event carries)."""
+        return {"message": self.message, "type": self.type, "param": self.param, "code": self.code}
+
+    def body(self) -> dict[str, Any]:
+        """OpenAI's error body, ``{"error": {message, type, param, code}}``: the one shape of every failure."""
+        return {"error": self.detail()}
 
     def headers(self) -> dict[str, str]:
         """Headers that tell clients whether, and when, to try again."""
@@ -127,10 +144,26 @@ class AuthenticationFailed(WhisperdError):
     type = "invalid_request_error"
     code = "invalid_api_key"
 
+    def __init__(self, *, key_given: bool) -> None:
+        if key_given:
+            message = "Incorrect API key provided."
+        else:
+            message = (
+                "You didn't provide an API key. You need to provide your API key in an Authorization header "
+                "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
+            )
+        super().__init__(message)
 
-class ModelNotFound(WhisperdError):
+    def headers(self) -> dict[str, str]:
+        return {**super().headers(), "WWW-Authenticate": "Bearer"}
+
+
+class NotFound(WhisperdError):
     status = 404
     type = "invalid_request_error"
+
+
+class ModelNotFound(NotFound):
     code = "model_not_found"
 
     def __init__(self, name: str, reason: str | None = None) -> None:
@@ -138,6 +171,24 @@ class ModelNotFound(WhisperdError):
         if reason:
             message += f" {reason}"
         super().__init__(message, param="model")
+
+
+class MethodNotAllowed(WhisperdError):
+    status = 405
+    type = "invalid_request_error"
+
+
+class UploadTimeout(WhisperdError):
+    status = 408
+    type = "invalid_request_error"
+    code = "upload_timeout"
+
+
+class ModelInUse(WhisperdError):
+    status = 409
+    type = "invalid_request_error"
+    code = "model_in_use"
+    retryable = True
 
 
 class PayloadTooLarge(WhisperdError):
@@ -163,6 +214,10 @@ class NotReady(WhisperdError):
     retryable = True
 
 
+class ModelCapacity(NotReady):
+    code = "model_capacity"
+
+
 class InternalError(WhisperdError):
     status = 500
     type = "server_error"
@@ -170,17 +225,3 @@ class InternalError(WhisperdError):
 
     def __init__(self, message: str = "The server had an error while processing your request.") -> None:
         super().__init__(message)
-
-
-def error_body(message: str, type_: str, param: str | None = None, code: str | None = None) -> dict[str, Any]:
-    """The OpenAI error object: the single shape every failure of this server takes."""
-    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
-
-
-def error_response(error: WhisperdError) -> JSONResponse:
-    """Render a :class:`WhisperdError` with its status and retry headers."""
-    return JSONResponse(
-        error_body(error.message, error.type, error.param, error.code),
-        status_code=error.status,
-        headers=error.headers(),
-    )

@@ -23,7 +23,6 @@ def clean_env(**extra: str) -> dict[str, str]:
     cache = os.environ.get("WHISPERD_TEST_CACHE_DIR")
     if cache:
         env["WHISPERD_CACHE_DIR"] = cache
-    env["WHISPERD_ALLOW_DOWNLOAD"] = "false"
     env.update(extra)
     return env
 

@@ -137,7 +137,6 @@ def start_server(
         "WHISPERD_LOG_DIR": str(root / "logs"),
         "WHISPERD_TEMP_DIR": str(root / "tmp"),
         "WHISPERD_CACHE_DIR": os.environ.get("WHISPERD_TEST_CACHE_DIR", str(root / "cache")),
-        "WHISPERD_ALLOW_DOWNLOAD": "false",
         "PYTHONUNBUFFERED": "1",
         **(extra_env or {}),
     }

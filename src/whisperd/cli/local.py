@@ -1,12 +1,13 @@
-"""In-process transcription for ``whisperd transcribe --local``: the server's pipeline without HTTP.
+"""In-process transcription for ``whisperd transcribe --local``: the server's runtime and service, no HTTP.
 
-The same catalogue, registry, decoder and writers as the server, so a file gives the same text either
-way; the model is loaded once, on the first file, with one replica that may use every core (one file at
-a time needs no more). There are no upload limits: the files are the user's own.
+The same catalogue, model manager, service and writers as the server, so a file gives the same text
+either way. One model replica that may use every core, no cross-request batching (one file at a time
+needs neither), no warm-up, and generous limits: the files are the user's own.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from collections.abc import Callable
@@ -14,23 +15,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from whisperd.config import Settings
-from whisperd.engine.catalog import ModelCatalog
-from whisperd.engine.faster_whisper.adapter import WhisperEngine
-from whisperd.engine.manager import ModelRegistry
-from whisperd.engine.types import DecodeOptions, Task
-from whisperd.errors import InvalidParameter
-from whisperd.media.audio import decode_file
+from whisperd.engine.types import CancelToken, Segment, Task
 from whisperd.media.formats import ResponseFormat, render
+from whisperd.runtime import Runtime
+from whisperd.service.transcription import AudioFile, TranscriptionRequest
 
-__all__ = ["Job", "LocalTranscriber", "encode_body", "model_target"]
-
-_MAX_SECONDS = 24 * 3600.0
-_MAX_DECODE_SECONDS = 3600.0
+__all__ = ["FileTask", "LocalTranscriber", "encode_body", "local_settings"]
 
 
 @dataclass(frozen=True, slots=True)
-class Job:
-    """What to do with each file."""
+class FileTask:
+    """What to do with each file of one ``whisperd transcribe`` run."""
 
     task: Task = "transcribe"
     model: str | None = None
@@ -39,11 +34,19 @@ class Job:
     response_format: ResponseFormat = "text"
 
 
-def model_target(requested: str | None, settings: Settings) -> str:
-    """The model an alias (``whisper-1``) or nothing stands for, as the server would resolve it."""
-    name = requested or settings.model
-    target = settings.aliases.get(name, name)
-    return settings.model if target == "default" else target
+def local_settings(settings: Settings) -> Settings:
+    """The user's settings, shaped for one file at a time in this process."""
+    return settings.model_copy(
+        update={
+            "cpu_threads": settings.cpu_threads or (os.cpu_count() or 1),
+            "num_workers": settings.num_workers or 1,
+            "batching": False,
+            "warmup": False,
+            "max_audio_seconds": 24 * 3600.0,
+            "max_decode_seconds": 3600.0,
+            "max_concurrent_jobs": 1,
+        }
+    )
 
 
 def encode_body(body: str | dict[str, object]) -> bytes:
@@ -54,53 +57,43 @@ def encode_body(body: str | dict[str, object]) -> bytes:
 
 
 class LocalTranscriber:
-    """Loads one model on first use and transcribes files with it, reporting audio progress."""
+    """A runtime in this process; its model loads on first use; :meth:`close` releases everything."""
 
     def __init__(self, settings: Settings, model: str | None) -> None:
-        self._settings = settings
-        self.model = model_target(model, settings)
-        self._engine: WhisperEngine | None = None
+        self._runtime = Runtime(local_settings(settings))
+        self.model = self._runtime.models.target(model)
+        self._loop = asyncio.Runner()
+        self._loop.run(self._runtime.start(load_default=False))
 
-    def engine(self) -> WhisperEngine:
-        """The loaded model. Raises ModelUnavailable, or ValueError for an impossible device."""
-        if self._engine is None:
-            settings = self._settings
-            catalog = ModelCatalog(settings.cache_dir, settings.model_dirs, settings.allow_download)
-            registry = ModelRegistry.from_settings(
-                catalog, self.model, settings.aliases, settings.device, settings.compute_type,
-                settings.cpu_threads or (os.cpu_count() or 1), settings.num_workers or 1, False,
-            )  # fmt: skip
-            self._engine = registry.load_default()
-        return self._engine
+    def engine(self) -> None:
+        """Load the model now. Raises ModelUnavailable, or ValueError/RuntimeError for an impossible device."""
+        self._loop.run(self._runtime.models.load(self.model))
 
     def transcribe(
-        self, path: Path, job: Job, on_audio: Callable[[float, float], None] | None = None
+        self, path: Path, task: FileTask, on_audio: Callable[[float, float], None] | None = None
     ) -> bytes:
         """The body for ``path``; raises a :class:`~whisperd.errors.WhisperdError` for unusable input."""
-        engine = self.engine()
-        if job.task == "translate" and not engine.multilingual:
-            raise InvalidParameter(
-                f"The model '{engine.name}' is English-only and cannot translate; use a multilingual model.",
-                param="model",
+        total = [0.0]
+
+        def decoded(seconds: float) -> None:
+            total[0] = seconds
+            if on_audio is not None:
+                on_audio(0.0, seconds)
+
+        def progressed(segment: Segment) -> None:
+            if on_audio is not None:
+                on_audio(min(segment.end, total[0]), total[0])
+
+        request = TranscriptionRequest(task=task.task, model=self.model, language=task.language)
+        transcript = self._loop.run(
+            self._runtime.service.transcribe(
+                AudioFile(path), request, cancel=CancelToken(), on_segment=progressed, on_decoded=decoded
             )
-        audio = decode_file(path, max_seconds=_MAX_SECONDS, max_decode_seconds=_MAX_DECODE_SECONDS)
-        total = audio.seconds
-        if on_audio is not None:
-            on_audio(0.0, total)
-        settings = self._settings
-        options = DecodeOptions(
-            task=job.task,
-            language=job.language,
-            beam_size=1 if settings.profile == "fast" else 5,
-            vad_filter=settings.vad_filter,
-            temperature_fallback=settings.temperature_fallback,
-        )
-        report = on_audio
-        transcript = engine.transcribe(
-            audio.samples,
-            options,
-            on_segment=None if report is None else lambda segment: report(min(segment.end, total), total),
         )
         if on_audio is not None:
-            on_audio(total, total)
-        return encode_body(render(transcript, job.response_format, job.task, with_words=False))
+            on_audio(total[0], total[0])
+        return encode_body(render(transcript, task.response_format, task.task, with_words=False))
+
+    def close(self) -> None:
+        self._loop.run(self._runtime.close())
+        self._loop.close()

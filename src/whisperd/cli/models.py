@@ -1,34 +1,81 @@
-"""``whisperd models``: what models this machine can serve, and where each one comes from."""
+"""``whisperd models [list|pull NAME|import FOLDER]``: what this machine can serve, and how models arrive.
+
+Clients can only use models that are present; these are the operator's ways to add one: ``pull``
+downloads from the Hugging Face hub (with a progress bar and checksums; a clear error when offline),
+``import`` copies a CTranslate2 Whisper folder after proving that it loads.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 from typing import Any
 
 from whisperd.config import Settings
-from whisperd.engine.catalog import HUB_MODELS, ModelCatalog
+from whisperd.engine.catalog import ModelCatalog
+from whisperd.engine.hub import HUB_REPOS
 
 __all__ = ["register"]
 
 
 def register(commands: Any) -> None:
-    parser: argparse.ArgumentParser = commands.add_parser("models", help="list available models")
-    parser.set_defaults(run=run)
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "models", help="list models, pull one from the hub, or import a model folder"
+    )
+    parser.set_defaults(run=run_list)
+    actions = parser.add_subparsers(dest="action", metavar="ACTION")
+    actions.add_parser("list", help="the models present and where each comes from").set_defaults(run=run_list)
+    pull = actions.add_parser("pull", help="download a model from the Hugging Face hub (needs internet)")
+    pull.add_argument("name", help="a faster-whisper name (small, large-v3, ...) or a hub id (owner/name)")
+    pull.set_defaults(run=run_pull)
+    imported = actions.add_parser("import", help="copy a CTranslate2 Whisper model folder into the cache")
+    imported.add_argument("folder", type=Path, help="the folder holding model.bin, config.json, tokenizer")
+    imported.add_argument("--name", help="the name clients will use (default: the folder's name)")
+    imported.add_argument("--replace", action="store_true", help="replace a model of that name")
+    imported.set_defaults(run=run_import)
 
 
-def run(args: argparse.Namespace) -> int:
+def run_list(args: argparse.Namespace) -> int:
     settings = Settings()
-    catalog = ModelCatalog(settings.cache_dir, settings.model_dirs, settings.allow_download)
-    entries = catalog.entries()
+    entries = ModelCatalog(settings.cache_dir, settings.model_dirs).entries()
     width = max([len(e.name) for e in entries] + [len(a) for a in settings.aliases] + [12])
-    print(f"{'MODEL':<{width}}  SOURCE")
+    print(f"{'MODEL':<{width}}  {'SIZE':>8}  SOURCE")
     for entry in entries:
         marker = " (default)" if entry.name == settings.model else ""
-        print(f"{entry.name:<{width}}  {entry.origin}{marker}")
+        size = f"{entry.size_bytes / 1e6:.0f} MB" if entry.size_bytes else "-"
+        print(f"{entry.name:<{width}}  {size:>8}  {entry.origin}{marker}")
     for alias, target in settings.aliases.items():
         shown = settings.model if target == "default" else target
-        print(f"{alias:<{width}}  alias of {shown}")
-    if settings.allow_download:
-        others = sorted(HUB_MODELS - {e.name for e in entries})
-        print(f"\ndownloadable from the model hub when online: {', '.join(others)}")
+        print(f"{alias:<{width}}  {'':>8}  alias of {shown}")
+    others = sorted(set(HUB_REPOS) - {e.name for e in entries})
+    print(f"\n`whisperd models pull NAME` downloads (when online): {', '.join(others)}")
+    return 0
+
+
+def run_pull(args: argparse.Namespace) -> int:
+    from whisperd.engine.hub import ModelStoreError, pull
+
+    settings = Settings()
+    try:
+        folder = pull(args.name, settings.cache_dir, progress=sys.stderr.isatty())
+    except ModelStoreError as exc:
+        print(f"whisperd: {exc}", file=sys.stderr)
+        return 1
+    print(f"whisperd: {args.name} is ready in {folder}")
+    return 0
+
+
+def run_import(args: argparse.Namespace) -> int:
+    from whisperd.engine.hub import ModelStoreError
+    from whisperd.engine.importer import import_folder
+
+    settings = Settings()
+    catalog = ModelCatalog(settings.cache_dir, settings.model_dirs)
+    try:
+        folder = import_folder(args.folder, catalog.imported_dir, name=args.name, replace=args.replace)
+    except ModelStoreError as exc:
+        print(f"whisperd: {exc}", file=sys.stderr)
+        return 1
+    print(f"whisperd: model {folder.name} imported into {folder}; clients may now send model={folder.name}")
     return 0

@@ -13,6 +13,7 @@ prints nothing but the transcripts and the errors.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any, get_args
 
 from whisperd.cli.client import ServerError, WhisperdClient, api_key_from, server_url_from
-from whisperd.cli.local import Job
+from whisperd.cli.local import FileTask
 from whisperd.cli.progress import LONG_AUDIO_SECONDS, Progress
 from whisperd.media.formats import ResponseFormat
 from whisperd.media.languages import language_code
@@ -128,7 +129,7 @@ def _audio_seconds(path: Path) -> float | None:
     return None
 
 
-def _remote(args: argparse.Namespace, job: Job, terminal: bool) -> Runner:
+def _remote(args: argparse.Namespace, job: FileTask, terminal: bool) -> Runner:
     client = WhisperdClient(
         server_url_from(args.server, os.environ), api_key_from(os.environ), retry_seconds=args.retry_seconds
     )
@@ -161,13 +162,14 @@ def _remote(args: argparse.Namespace, job: Job, terminal: bool) -> Runner:
     return run
 
 
-def _local(args: argparse.Namespace, job: Job, terminal: bool) -> Runner:
+def _local(job: FileTask, terminal: bool, cleanup: contextlib.ExitStack) -> Runner:
     from whisperd.cli.local import LocalTranscriber
     from whisperd.config import Settings
     from whisperd.engine.catalog import ModelUnavailable
     from whisperd.errors import WhisperdError
 
     transcriber = LocalTranscriber(Settings(), job.model)
+    cleanup.callback(transcriber.close)
     announced = [False]
 
     def run(path: Path, progress: Progress) -> bytes:
@@ -218,7 +220,7 @@ def run(args: argparse.Namespace) -> int:
         if args.translate:
             print("whisperd: --language applies to transcription, not to --translate", file=sys.stderr)
             return 2
-    job = Job(
+    job = FileTask(
         task="translate" if args.translate else "transcribe",
         model=args.model,
         language=language,
@@ -229,8 +231,14 @@ def run(args: argparse.Namespace) -> int:
     names = OutputNames(args.output_dir or Path("."), EXTENSIONS[job.response_format])
     if args.output_dir is not None:
         args.output_dir.mkdir(parents=True, exist_ok=True)
-    runner = _local(args, job, terminal) if args.local else _remote(args, job, terminal)
+    with contextlib.ExitStack() as cleanup:
+        runner = _local(job, terminal, cleanup) if args.local else _remote(args, job, terminal)
+        return _run_files(args, runner, names, terminal, to_stdout)
 
+
+def _run_files(
+    args: argparse.Namespace, runner: Runner, names: OutputNames, terminal: bool, to_stdout: bool
+) -> int:
     failed: list[Path] = []
     for index, path in enumerate(args.files):
         progress = Progress(sys.stderr, path.name, enabled=False)

@@ -1,9 +1,16 @@
-"""Which models exist here: resolve a model name to a CTranslate2 folder, and list what is available.
+"""Which models are on this machine: resolve a name to a CTranslate2 folder, and list what is present.
 
-Order of resolution for a name: an installed model pack, a sub-folder of a configured model folder, the
-hub cache, then (when allowed and online) a hub download. A *client* may only send a name; only the
-operator may name an arbitrary folder path, so no request can make the server read outside the model
-folders.
+A name resolves, in order, to an installed model pack, a sub-folder of a model folder (the configured
+ones, then ``<cache>/models`` where ``whisperd models import`` puts models), then a snapshot in the hub
+cache (where ``whisperd models pull`` puts them). Nothing here downloads: a client can only use what is
+present, and models arrive only through the operator's commands (:mod:`whisperd.engine.hub`,
+:mod:`whisperd.engine.importer`).
+
+Clients arriving from other servers send hub ids (``Systran/faster-whisper-base``); those resolve to the
+short name whose weights they are, when that model is present. A *client* may only send a name or such
+an id; only the operator may name an arbitrary folder path, so no request can make the server read
+outside the model folders. Everything here is file-system work that never loads a model, and resolving
+an unknown name creates no state.
 """
 
 from __future__ import annotations
@@ -12,24 +19,24 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from whisperd.engine.hub import HUB_REPOS
 from whisperd.engine.packs import PackError, installed_packs, materialize
 
-__all__ = ["HUB_MODELS", "CatalogEntry", "ModelCatalog", "ModelUnavailable", "is_safe_name"]
-
-# The names faster-whisper can fetch from the hub (faster_whisper.utils._MODELS), kept here so that
-# listing and validating names never imports faster_whisper.
-HUB_MODELS: frozenset[str] = frozenset({
-    "tiny.en", "tiny", "base.en", "base", "small.en", "small", "medium.en", "medium", "large-v1",
-    "large-v2", "large-v3", "large", "distil-large-v2", "distil-medium.en", "distil-small.en",
-    "distil-large-v3", "distil-large-v3.5", "large-v3-turbo", "turbo",
-})  # fmt: skip
+__all__ = ["CatalogEntry", "ModelCatalog", "ModelUnavailable", "canonical_name", "is_safe_name"]
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _MODEL_FILES = ("model.bin", "config.json")
 
+# Hub ids clients send for the weights a short name stands for: faster-whisper's own repositories and
+# OpenAI's original ones (the same model, converted), compared without regard to case.
+_NAMES_BY_REPO: dict[str, str] = {
+    **{f"openai/whisper-{name}": name for name in HUB_REPOS if not name.startswith("distil")},
+    **{repo.lower(): name for name, repo in HUB_REPOS.items() if name not in {"large", "turbo"}},
+}
+
 
 class ModelUnavailable(LookupError):
-    """The name is unknown here, or known but cannot be had (offline, broken pack)."""
+    """The name is unknown here, or known but cannot be had (not present, broken pack)."""
 
     def __init__(self, name: str, reason: str) -> None:
         super().__init__(f"{name}: {reason}")
@@ -44,7 +51,9 @@ class CatalogEntry:
     name: str
     origin: str
     path: Path | None
-    """None for a hub model that is not downloaded yet."""
+    """None for a split pack that is not assembled yet (listing never assembles)."""
+    size_bytes: int = 0
+    """Size of the weights on disk (0 when not known without assembling)."""
 
 
 def is_safe_name(name: str) -> bool:
@@ -52,87 +61,128 @@ def is_safe_name(name: str) -> bool:
     return bool(_SAFE_NAME.fullmatch(name)) and ".." not in name
 
 
+def canonical_name(requested: str) -> str | None:
+    """The short name a client's model name means: itself, or the name of a hub id; None if neither.
+
+    Pure: no file-system access, so a request's model field is validated before anything else happens.
+    """
+    if is_safe_name(requested):
+        return requested
+    return _NAMES_BY_REPO.get(requested.lower())
+
+
 def _is_model_folder(path: Path) -> bool:
     return path.is_dir() and all((path / f).is_file() for f in _MODEL_FILES)
 
 
-class ModelCatalog:
-    """Resolves names to model folders. Pure file-system work; never loads a model."""
+def _weights_size(folder: Path) -> int:
+    try:
+        return (folder / "model.bin").stat().st_size
+    except OSError:
+        return 0
 
-    def __init__(self, cache_dir: Path, model_dirs: list[Path], allow_download: bool) -> None:
+
+class ModelCatalog:
+    """Resolves names to model folders. Pure file-system work; never loads or downloads a model."""
+
+    def __init__(self, cache_dir: Path, model_dirs: list[Path]) -> None:
         self._cache_dir = cache_dir
-        self._model_dirs = model_dirs
-        self._allow_download = allow_download
+        self._model_dirs = [*model_dirs, self.imported_dir]
 
     @property
     def hub_cache(self) -> Path:
+        """Where ``whisperd models pull`` downloads (huggingface_hub's cache layout)."""
         return self._cache_dir / "hub"
 
+    @property
+    def imported_dir(self) -> Path:
+        """Where ``whisperd models import`` copies model folders."""
+        return self._cache_dir / "models"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self._cache_dir
+
     def entries(self) -> list[CatalogEntry]:
-        """Every model available without a download, first source of each name wins."""
+        """Every model present, first source of each name wins. Cheap: reads folders, assembles nothing."""
         found: dict[str, CatalogEntry] = {}
         for spec in installed_packs():
-            found.setdefault(spec.model, CatalogEntry(spec.model, f"pack {spec.pack}", None))
+            found.setdefault(spec.model, CatalogEntry(spec.model, f"pack {spec.pack}", None, spec.size_bytes))
         for folder in self._model_dirs:
             if folder.is_dir():
                 for child in sorted(folder.iterdir()):
                     if is_safe_name(child.name) and _is_model_folder(child):
-                        found.setdefault(child.name, CatalogEntry(child.name, f"folder {folder}", child))
-        for name in sorted(HUB_MODELS):
-            cached = self._cached_hub_folder(name)
-            if cached is not None:
-                found.setdefault(name, CatalogEntry(name, "hub cache", cached))
+                        found.setdefault(
+                            child.name,
+                            CatalogEntry(child.name, f"folder {folder}", child, _weights_size(child)),
+                        )
+        for name in sorted(HUB_REPOS):
+            snapshot = self._hub_snapshot(name)
+            if snapshot is not None:
+                found.setdefault(name, CatalogEntry(name, "hub cache", snapshot, _weights_size(snapshot)))
         return list(found.values())
 
-    def resolve(self, name: str, *, allow_path: bool = False) -> CatalogEntry:
-        """Find (and, for a split pack, assemble) the folder of ``name``; may download from the hub.
+    def find(self, requested: str) -> CatalogEntry:
+        """The model ``requested`` names, if present, without assembling anything (cheap: a few stats).
+
+        Raises :class:`ModelUnavailable` for a name that is malformed or names nothing present here.
+        """
+        name = canonical_name(requested)
+        if name is None:
+            raise ModelUnavailable(
+                requested,
+                "Model names may only contain letters, digits, '.', '_' and '-' (or be a known hub id).",
+            )
+        for spec in installed_packs():
+            if spec.model == name:
+                return CatalogEntry(name, f"pack {spec.pack}", None, spec.size_bytes)
+        for folder in self._model_dirs:
+            if _is_model_folder(folder / name):
+                return CatalogEntry(name, f"folder {folder}", folder / name, _weights_size(folder / name))
+        snapshot = self._hub_snapshot(name)
+        if snapshot is not None:
+            return CatalogEntry(name, "hub cache", snapshot, _weights_size(snapshot))
+        if name in HUB_REPOS:
+            raise ModelUnavailable(
+                requested, f"It is not installed here; the operator can run `whisperd models pull {name}`."
+            )
+        raise ModelUnavailable(requested, "No model pack or model folder has that name.")
+
+    def resolve(self, requested: str, *, allow_path: bool = False) -> CatalogEntry:
+        """The folder of the model ``requested`` names, a split pack assembled (once) if need be.
 
         ``allow_path`` admits an absolute or relative folder path: for the operator's own settings only.
         """
-        if allow_path and ("/" in name or name.startswith(".")) and _is_model_folder(Path(name)):
-            path = Path(name).resolve()
-            return CatalogEntry(path.name, "folder", path)
-        if not is_safe_name(name):
-            raise ModelUnavailable(name, "Model names may only contain letters, digits, '.', '_' and '-'.")
+        if (
+            allow_path
+            and ("/" in requested or requested.startswith("."))
+            and _is_model_folder(Path(requested))
+        ):
+            path = Path(requested).resolve()
+            return CatalogEntry(path.name, "folder", path, _weights_size(path))
+        entry = self.find(requested)
+        if entry.path is not None:
+            return entry
         errors: list[str] = []
         for spec in installed_packs():
-            if spec.model == name:
+            if spec.model == entry.name:
                 try:
-                    return CatalogEntry(name, f"pack {spec.pack}", materialize(spec, self._cache_dir))
+                    folder = materialize(spec, self._cache_dir)
                 except (PackError, OSError) as exc:
                     errors.append(str(exc))
-        for folder in self._model_dirs:
-            if _is_model_folder(folder / name):
-                return CatalogEntry(name, f"folder {folder}", folder / name)
-        if name in HUB_MODELS:
-            cached = self._cached_hub_folder(name)
-            if cached is not None:
-                return CatalogEntry(name, "hub cache", cached)
-            if self._allow_download:
-                return CatalogEntry(name, "hub", self._download(name))
-            errors.append("It is not installed and downloads are disabled (WHISPERD_ALLOW_DOWNLOAD=false).")
-        raise ModelUnavailable(
-            name, " ".join(errors) or "No model pack, model folder or hub model has that name."
-        )
+                    continue
+                return CatalogEntry(entry.name, f"pack {spec.pack}", folder, _weights_size(folder))
+        raise ModelUnavailable(requested, " ".join(errors))
 
-    def _cached_hub_folder(self, name: str) -> Path | None:
-        try:
-            return self._hub_download(name, local_files_only=True)
-        except Exception:
+    def _hub_snapshot(self, name: str) -> Path | None:
+        """The complete snapshot of ``name``'s repository in the hub cache, read as huggingface_hub does."""
+        repo = HUB_REPOS.get(name)
+        if repo is None:
             return None
-
-    def _download(self, name: str) -> Path:
+        storage = self.hub_cache / ("models--" + repo.replace("/", "--"))
         try:
-            return self._hub_download(name, local_files_only=False)
-        except Exception as exc:
-            raise ModelUnavailable(
-                name, f"Download from the model hub failed ({type(exc).__name__})."
-            ) from exc
-
-    def _hub_download(self, name: str, *, local_files_only: bool) -> Path:
-        from faster_whisper.utils import download_model  # heavy; only when a hub model is wanted
-
-        if local_files_only and not self.hub_cache.is_dir():
-            raise FileNotFoundError(name)
-        folder = download_model(name, cache_dir=str(self.hub_cache), local_files_only=local_files_only)
-        return Path(folder)
+            commit = (storage / "refs" / "main").read_text().strip()
+        except OSError:
+            return None
+        snapshot = storage / "snapshots" / commit
+        return snapshot if commit and _is_model_folder(snapshot) else None

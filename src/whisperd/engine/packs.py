@@ -54,6 +54,16 @@ class PackSpec:
     def packages(self) -> set[str]:
         return {f.package for f in (*self.weights, *self.files)}
 
+    @property
+    def size_bytes(self) -> int:
+        """The weights' size on disk (their parts added up), read without assembling anything."""
+        total = 0
+        for file in self.weights:
+            path = _locate(file)
+            if path is not None and path.is_file():
+                total += path.stat().st_size
+        return total
+
 
 def _files(package: str, folder: str, names: tuple[str, ...]) -> tuple[PackFile, ...]:
     return tuple(PackFile(package, f"{folder}/{name}") for name in names)

@@ -1,11 +1,85 @@
-"""Engine-side results and options as plain dataclasses, independent of the wire format."""
+"""Engine-side values: results, decoding options, cancellation and what an engine offers.
+
+Plain dataclasses, independent of any wire format, so every front end (HTTP, a socket, the CLI) shares
+them and the engine knows nothing of protocols.
+"""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
+
+import numpy as np
+
+__all__ = [
+    "SAMPLE_RATE",
+    "CancelToken",
+    "Cancelled",
+    "DecodeOptions",
+    "Segment",
+    "Task",
+    "Transcriber",
+    "Transcript",
+    "Word",
+]
 
 Task = Literal["transcribe", "translate"]
+
+SAMPLE_RATE = 16_000
+"""What Whisper hears: every decoder, resampler and time computation uses this one rate."""
+
+
+class Cancelled(Exception):
+    """The caller gave up (a client left, a job was deleted); the work stopped between two segments."""
+
+
+class CancelToken:
+    """A request for work to stop, that any front end can make and any thread can check.
+
+    A thread cannot be interrupted, so the work checks the token between two segments; the front end
+    cancels it when its client goes away (an HTTP disconnect, a closed socket, a job's DELETE).
+    Callbacks let asynchronous waiters (a request queued for a slot) react at once.
+    """
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._lock = threading.Lock()
+        self._callbacks: list[Callable[[], None]] = []
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def cancel(self) -> None:
+        """Ask the work to stop; idempotent, callable from any thread."""
+        with self._lock:
+            if self._event.is_set():
+                return
+            self._event.set()
+            callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            callback()
+
+    def on_cancel(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` once when cancelled (at once if already); returns a function that forgets it."""
+        with self._lock:
+            if not self._event.is_set():
+                self._callbacks.append(callback)
+                return lambda: self._forget(callback)
+        callback()
+        return lambda: None
+
+    def _forget(self, callback: Callable[[], None]) -> None:
+        with self._lock:
+            if callback in self._callbacks:
+                self._callbacks.remove(callback)
+
+    def check(self) -> None:
+        """Raise :class:`Cancelled` if the work should stop."""
+        if self._event.is_set():
+            raise Cancelled
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +145,12 @@ class DecodeOptions:
     """Decode the first part of a long file before the rest, so that streamed text starts early. Costs
     throughput (that part is decoded without the others' batch), so only streaming asks for it."""
 
+    @property
+    def exact_context(self) -> bool:
+        """Whether the decoder's context must reach the model untouched: a user's prompt or hotwords
+        (names, spellings) sit at its start, where batching would shorten it to merge calls."""
+        return bool(self.prompt or self.hotwords)
+
     def temperatures(self) -> tuple[float, ...]:
         """The temperature schedule: 0 means OpenAI's fallback ladder, any other value is used alone."""
         if self.temperature > 0:
@@ -78,3 +158,22 @@ class DecodeOptions:
         if not self.temperature_fallback:
             return (0.0,)
         return (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+
+
+class Transcriber(Protocol):
+    """What the service needs of a loaded model (faster-whisper's adapter is the one implementation)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def multilingual(self) -> bool: ...
+
+    def transcribe(
+        self,
+        audio: np.ndarray,
+        options: DecodeOptions,
+        *,
+        cancel: CancelToken | None = None,
+        on_segment: Callable[[Segment], None] | None = None,
+    ) -> Transcript: ...

@@ -1,7 +1,10 @@
-"""``create_app(settings)``: the FastAPI application, its lifespan and its error handlers.
+"""``create_app(runtime)``: the HTTP front end over a runtime: routes, middleware and error rendering.
 
-The default model loads in the background once the server is listening, so ``/health`` can answer 503
-while it loads; nothing heavy happens at import or in ``create_app`` itself.
+The app adapts HTTP to the runtime's service and nothing more. Given a runtime, it serves that runtime
+(``whisperd serve`` builds one and could hand it to other front ends too); given settings (or nothing),
+it builds its own. Either way the app's lifespan starts the runtime (the default model then loads in the
+background while ``/health`` answers 503) and closes it at shutdown. Nothing heavy happens at import or
+in ``create_app`` itself.
 """
 
 from __future__ import annotations
@@ -20,99 +23,64 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from whisperd import __version__
 from whisperd.config import Settings
-from whisperd.engine.catalog import ModelCatalog
-from whisperd.engine.manager import ModelRegistry
-from whisperd.errors import InternalError, WhisperdError, error_body, error_response
-from whisperd.http.middleware.auth import ApiKeys, AuthMiddleware
-from whisperd.http.routes import health, models, speech, web
-from whisperd.http.routes import metrics as metrics_api
-from whisperd.http.state import AppState
-from whisperd.observability.logs import LOGGER_NAME, RequestContextMiddleware
-from whisperd.observability.metrics import Metrics, MetricsMiddleware
-from whisperd.security import is_loopback
-from whisperd.service.scheduler import JobRunner
-from whisperd.service.uploads import UploadArea
+from whisperd.errors import InternalError, InvalidRequest, MethodNotAllowed, NotFound, WhisperdError
+from whisperd.http.middleware.auth import AuthMiddleware
+from whisperd.http.middleware.observe import ObserveMiddleware
+from whisperd.http.responses import error_response
+from whisperd.http.routes import docs, health, models, speech, web
+from whisperd.http.routes import metrics as metrics_route
+from whisperd.observability.logs import LOGGER_NAME
+from whisperd.runtime import Runtime
+from whisperd.security import ApiKeys, is_loopback
 
 __all__ = ["create_app"]
 
 logger = logging.getLogger(LOGGER_NAME)
 
 
-def build_state(settings: Settings) -> AppState:
-    """Everything the handlers share, built without loading any model."""
-    catalog = ModelCatalog(settings.cache_dir, settings.model_dirs, settings.allow_download)
-    registry = ModelRegistry.from_settings(
-        catalog, settings.model, settings.aliases, settings.device, settings.compute_type,
-        settings.cpu_threads, settings.num_workers, settings.warmup,
-        batching=settings.batching, batch_size=settings.batch_size, chunk_seconds=settings.chunk_seconds,
-    )  # fmt: skip
-    slots = settings.max_concurrent_jobs or registry.placement.job_slots
-    return AppState(
-        settings=settings,
-        registry=registry,
-        runner=JobRunner(slots, settings.max_queued_jobs),
-        uploads=UploadArea(settings.temp_dir),
-    )
-
-
-async def _load_default(state: AppState) -> None:
-    try:
-        engine = await asyncio.to_thread(state.registry.load_default)
-    except Exception as exc:
-        state.load_error = f"{type(exc).__name__}: {exc}"
-        logger.error("model %r failed to load: %s", state.settings.model, state.load_error)
-        return
-    state.ready = True
-    placement = engine.placement
-    logger.info(
-        "model ready: %s (%s) on %s/%s, %d threads x %d workers, loaded in %.2fs",
-        engine.name, engine.entry.origin, placement.device, placement.compute_type,
-        placement.cpu_threads, placement.num_workers, engine.load_seconds,
-    )  # fmt: skip
-
-
-def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or Settings()
+def create_app(runtime: Runtime | Settings | None = None) -> FastAPI:
+    """The HTTP application serving ``runtime`` (built from settings when given settings or nothing)."""
+    if not isinstance(runtime, Runtime):
+        runtime = Runtime(runtime or Settings())
+    settings = runtime.settings
     keys = ApiKeys(settings.api_keys, settings.api_keys_file)
+    served = runtime
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        state = build_state(settings)
-        app.state.whisperd = state
         _watch_key_reloads(keys)
         if not keys.enabled and not is_loopback(settings.host):
             logger.warning(
                 "API keys are off and the server listens on %s: anyone who can reach it can use it",
                 settings.host,
             )
-        swept = state.uploads.prepare()
-        if swept:
-            logger.info("removed %d upload folder(s) left by earlier crashed runs", len(swept))
-        loader = asyncio.create_task(_load_default(state))
+        await served.start()
         try:
             yield
         finally:
-            loader.cancel()
-            state.runner.shutdown()
-            state.uploads.remove()
+            await served.close()
 
     app = FastAPI(
         title="whisperd",
         version=__version__,
         summary="Self-hosted speech-to-text with the OpenAI Audio API.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
-    app.include_router(health.router)
-    app.include_router(models.router)
-    app.include_router(speech.router)
-    app.include_router(metrics_api.router)
-    app.include_router(web.router)
-    app.state.metrics = Metrics(
-        settings.openai_price_per_minute, lambda: getattr(app.state, "whisperd", None)
-    )
+    app.state.runtime = runtime
+    for router in (
+        health.router,
+        models.router,
+        speech.router,
+        metrics_route.router,
+        web.router,
+        docs.router,
+    ):
+        app.include_router(router)
     app.add_middleware(AuthMiddleware, keys=keys)
-    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics, routes=lambda: app.routes)
-    app.add_middleware(RequestContextMiddleware)  # outermost: 401s get a request id and a log line too
+    # outermost: 401s get a request id, a log line and a count too
+    app.add_middleware(ObserveMiddleware, metrics=lambda: served.metrics, routes=lambda: app.routes)
     _install_error_handlers(app)
     return app
 
@@ -128,6 +96,8 @@ def _watch_key_reloads(keys: ApiKeys) -> None:
 
 
 def _install_error_handlers(app: FastAPI) -> None:
+    """Every failure, FastAPI's own included, through the one renderer."""
+
     @app.exception_handler(WhisperdError)
     async def whisperd_error(request: Request, exc: WhisperdError) -> JSONResponse:
         return error_response(exc)
@@ -137,21 +107,20 @@ def _install_error_handlers(app: FastAPI) -> None:
         first = exc.errors()[0] if exc.errors() else {}
         loc = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path")]
         message = f"Invalid request: {first.get('msg', 'validation failed')}"
-        return JSONResponse(
-            error_body(message, "invalid_request_error", ".".join(loc) or None), status_code=400
-        )
+        return error_response(InvalidRequest(message, param=".".join(loc) or None))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        kind = "invalid_request_error" if exc.status_code < 500 else "server_error"
-        message = str(exc.detail)
         if exc.status_code == 404:
-            message = f"Unknown path: {request.method} {request.url.path}"
-        elif exc.status_code == 405:
-            message = f"Method {request.method} is not allowed on {request.url.path}"
-        return JSONResponse(
-            error_body(message, kind), status_code=exc.status_code, headers=getattr(exc, "headers", None)
-        )
+            return error_response(NotFound(f"Unknown path: {request.method} {request.url.path}"))
+        if exc.status_code == 405:
+            response = error_response(
+                MethodNotAllowed(f"Method {request.method} is not allowed on {request.url.path}")
+            )
+            response.headers.update(exc.headers or {})
+            return response
+        error: WhisperdError = InvalidRequest(str(exc.detail)) if exc.status_code < 500 else InternalError()
+        return error_response(error, status=exc.status_code)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from whisperd.errors import InvalidParameter
+from whisperd.media.formats import ResponseFormat
 from whisperd.media.languages import language_code
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "HealthResponse",
     "ModelList",
     "ModelObject",
+    "ResidentModel",
     "TranscriptionJSON",
     "TranscriptionParams",
     "TranscriptionVerbose",
@@ -27,7 +29,6 @@ __all__ = [
     "parse_params",
 ]
 
-ResponseFormat = Literal["json", "text", "srt", "verbose_json", "vtt"]
 Granularity = Literal["word", "segment"]
 
 _LIST_FIELDS = {"timestamp_granularities": "timestamp_granularities[]", "include": "include[]"}
@@ -160,10 +161,20 @@ class TranscriptionVerbose(BaseModel):
 
 
 class ModelObject(BaseModel):
+    """OpenAI's model object, with what an operator of a self-hosted server wants to see besides."""
+
     id: str
     object: Literal["model"] = "model"
     created: int
     owned_by: str = "whisperd"
+    loaded: bool = False
+    """whisperd: whether the model is in memory now (else it loads on first use)."""
+    source: str | None = None
+    """whisperd: where the weights come from (a pack, a model folder, the hub cache)."""
+    size_bytes: int | None = None
+    """whisperd: size of the weights on disk."""
+    alias_of: str | None = None
+    """whisperd: for an alias (``whisper-1``), the model it stands for."""
 
 
 class ModelList(BaseModel):
@@ -182,9 +193,22 @@ class ErrorResponse(BaseModel):
     error: ErrorDetail
 
 
+class ResidentModel(BaseModel):
+    """A model in memory, as ``/health`` reports it."""
+
+    id: str
+    source: str
+    size_bytes: int
+    in_use: int
+    """Requests holding it now."""
+    pinned: bool
+    """Never unloaded for idleness (the default model)."""
+
+
 class HealthResponse(BaseModel):
     status: Literal["ok", "loading", "error"]
     model: str
     device: str | None = None
     compute_type: str | None = None
     uptime_seconds: float
+    models: list[ResidentModel] = Field(default_factory=list)

@@ -19,11 +19,12 @@ from typing import Any
 
 import numpy as np
 
+from whisperd.engine.types import SAMPLE_RATE
 from whisperd.errors import AudioTooLong, DecodeTimeout, EmptyFile, InvalidAudio
 
 __all__ = ["SAMPLE_RATE", "DecodedAudio", "decode_file"]
 
-SAMPLE_RATE = 16_000
+
 _GROUP_SAMPLES = 500_000
 _MAX_BAD_FRAMES_IN_A_ROW = 1000
 

@@ -1,8 +1,9 @@
 """Logging: stderr plus a rotating file (10 MB x 5), and one line per request with its request id.
 
-The request line carries what an operator needs to see load and trouble (id, endpoint, status, file
-name, bytes, audio seconds, language, elapsed seconds, real-time factor) and, by default, no transcript
-text and no audio. File names are sanitised so that a client cannot forge log lines.
+The request line (:class:`~whisperd.observability.record.RequestRecord`) carries what an operator needs
+to see load and trouble (id, task, status, file name, bytes, audio seconds, language, elapsed seconds,
+real-time factor) and, by default, no transcript text and no audio. File names and paths are sanitised
+so that a client cannot forge log lines.
 """
 
 from __future__ import annotations
@@ -10,15 +11,12 @@ from __future__ import annotations
 import logging
 import logging.handlers
 import re
-import time
-import uuid
 from pathlib import Path
 from typing import Any
 
-from starlette.datastructures import MutableHeaders
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from whisperd.observability.record import RequestRecord
 
-__all__ = ["LOGGER_NAME", "RequestContextMiddleware", "configure_logging", "log_fields", "sanitize"]
+__all__ = ["LOGGER_NAME", "configure_logging", "format_fields", "is_request_id", "log_request", "sanitize"]
 
 LOGGER_NAME = "whisperd"
 _FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -58,20 +56,19 @@ def configure_logging(log_dir: Path | None, level: str) -> Path | None:
     return path
 
 
+def is_request_id(value: str) -> bool:
+    """Whether a client's ``X-Request-ID`` may be used as it is (short, no spaces or controls)."""
+    return bool(_ID_PATTERN.fullmatch(value))
+
+
 def sanitize(value: str, limit: int = 80) -> str:
     """A file name fit for a log line: no control characters, quotes or newlines; bounded length."""
     cleaned = _UNSAFE.sub("_", value)
     return cleaned if len(cleaned) <= limit else cleaned[: limit - 3] + "..."
 
 
-def log_fields(scope: Scope) -> dict[str, Any]:
-    """The per-request dict that handlers fill and the middleware logs."""
-    state = scope.setdefault("state", {})
-    fields: dict[str, Any] = state.setdefault("log_fields", {})
-    return fields
-
-
-def _format(fields: dict[str, Any]) -> str:
+def format_fields(fields: dict[str, Any]) -> str:
+    """``key=value`` pairs; None left out, floats to the millisecond."""
     parts = []
     for key, value in fields.items():
         if value is None:
@@ -82,48 +79,8 @@ def _format(fields: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
-class RequestContextMiddleware:
-    """Gives every request an id (from ``X-Request-ID`` or new), echoes it, and logs one line at the end."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if _ID_PATTERN.fullmatch(incoming) else uuid.uuid4().hex
-        state = scope.setdefault("state", {})
-        state["request_id"] = request_id
-        fields = log_fields(scope)
-        started = time.perf_counter()
-        status = [499]
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status[0] = message["status"]
-                MutableHeaders(scope=message)["X-Request-ID"] = request_id
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_id)
-        except Exception:
-            status[0] = 500
-            raise
-        finally:
-            path = _CONTROL.sub("?", scope.get("path", ""))[:200]  # a client must not forge log lines
-            elapsed = time.perf_counter() - started
-            line = {
-                "request_id": request_id,
-                "method": scope.get("method"),
-                "path": path,
-                "status": status[0],
-            }
-            line.update(fields)
-            line["elapsed_s"] = elapsed
-            audio = fields.get("audio_s")
-            if isinstance(audio, float) and elapsed > 0 and audio > 0:
-                line["rtf"] = elapsed / audio
-            level = logging.DEBUG if path in {"/health", "/metrics"} else logging.INFO
-            logger.log(level, _format(line))
+def log_request(record: RequestRecord) -> None:
+    """The request's one log line (health checks and scrapes at DEBUG, so they do not drown the rest)."""
+    record.path = _CONTROL.sub("?", record.path)[:200]  # a client must not forge log lines
+    level = logging.DEBUG if record.path in {"/health", "/metrics"} else logging.INFO
+    logger.log(level, format_fields(record.fields()))

@@ -1,152 +1,163 @@
-"""Bounded execution of blocking work (decoding, inference) off the event loop.
+"""Bounded execution of blocking work (decoding, inference) off the event loop, shared by every front end.
 
-``slots`` jobs run at once in a dedicated thread pool; up to ``queue_limit`` more wait for a slot; one
-more is refused at once with :class:`~whisperd.errors.QueueFull` (429 + Retry-After), so a burst
-neither stalls the event loop nor piles up unbounded memory. A job whose client disconnects is
-cancelled: taken out of the queue if it is still waiting, or told to stop between two segments.
+``slots`` pieces of work run at once in a dedicated thread pool; up to ``queue_limit`` more wait for a
+slot; one more is refused at once with :class:`~whisperd.errors.QueueFull` (429 + Retry-After), so a
+burst neither stalls the event loop nor piles up unbounded memory. :meth:`Scheduler.would_refuse` lets a
+front end refuse before it reads a request's body; the binding check is the one in :meth:`Scheduler.run`.
+
+A slot is released when the work has *returned*, never earlier: the release is tied to the worker
+thread's end, not to the caller's, so a caller that is cancelled (a streaming client that left, a
+socket that closed) cannot free a slot while its thread still decodes, and cannot leak one either. A
+caller's :class:`~whisperd.engine.types.CancelToken` takes the work out of the queue while it waits,
+and tells the running work to stop between two segments.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager, suppress
+from contextlib import suppress
 from typing import Any, TypeVar
 
+from whisperd.engine.types import Cancelled, CancelToken
 from whisperd.errors import QueueFull
-from whisperd.observability.memory import release_free_memory
 
-__all__ = ["ClientGone", "JobRunner"]
+__all__ = ["Scheduler"]
 
 T = TypeVar("T")
 
 
-class ClientGone(Exception):
-    """The client went away; nothing is left to answer."""
+class Scheduler:
+    """A semaphore, a queue counter and a thread pool, shared by all the work of one process."""
 
-
-class JobRunner:
-    """A semaphore, a queue counter and a thread pool, shared by every inference request."""
-
-    def __init__(self, slots: int, queue_limit: int) -> None:
+    def __init__(self, slots: int, queue_limit: int, *, on_idle: Callable[[], object] | None = None) -> None:
         self.slots = max(1, slots)
         self.queue_limit = max(0, queue_limit)
         self.waiting = 0
         self.running = 0
         self._semaphore: asyncio.Semaphore | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._executor = ThreadPoolExecutor(self.slots, thread_name_prefix="whisperd-job")
+        self._on_idle = on_idle
         self._mean_seconds = 5.0
 
     def _sem(self) -> asyncio.Semaphore:
         if self._semaphore is None:
             self._semaphore = asyncio.Semaphore(self.slots)
+            self._loop = asyncio.get_running_loop()
         return self._semaphore
 
     def retry_after(self) -> int:
-        """Seconds until a slot is likely free, from the running mean job time."""
+        """Seconds until a slot is likely free, from the running mean time of a piece of work."""
         return max(1, math.ceil(self._mean_seconds * (self.waiting + 1) / self.slots))
 
-    @asynccontextmanager
-    async def slot(self, disconnected: Callable[[], Awaitable[None]] | None = None) -> AsyncIterator[None]:
-        """Hold one slot for the body of the ``async with``; 429 when the queue is full."""
-        semaphore = self._sem()
-        if semaphore.locked() and self.waiting >= self.queue_limit:
-            raise QueueFull(
+    def would_refuse(self) -> QueueFull | None:
+        """The refusal a new request would get now (every slot busy, the queue full), or None.
+
+        Not binding (the state can change before the request gets to :meth:`run`); its point is to answer
+        429 before reading an upload that would be refused anyway.
+        """
+        if self.running >= self.slots and self.waiting >= self.queue_limit:
+            return QueueFull(
                 f"The server is busy: {self.running} jobs running and {self.waiting} waiting. Retry later.",
                 retry_after=self.retry_after(),
             )
+        return None
+
+    async def run(self, work: Callable[[CancelToken], T], cancel: CancelToken) -> T:
+        """Run ``work(cancel)`` in a slot: wait in the queue (429 when it is full), then in a worker thread.
+
+        Raises :class:`Cancelled` when ``cancel`` fires while waiting. If the caller is cancelled while the
+        work runs, the token is set and the slot stays taken until the thread has returned.
+        """
+        semaphore = self._sem()
+        if semaphore.locked() and self.waiting >= self.queue_limit:
+            refusal = self.would_refuse() or QueueFull("The server is busy. Retry later.", retry_after=1)
+            raise refusal
         self.waiting += 1
         try:
-            await _acquire(semaphore, disconnected)
+            await _acquire(semaphore, cancel)
         finally:
             self.waiting -= 1
         self.running += 1
-        try:
-            yield
-        finally:
-            self.running -= 1
-            semaphore.release()
-            if self.running == 0 and self.waiting == 0:
-                self._release_memory()
-
-    def _release_memory(self) -> None:
-        """The last job just ended: hand the burst's free memory back, in the pool, off the event loop."""
-        with suppress(RuntimeError):  # the pool is already shut down: the process is ending anyway
-            self._executor.submit(release_free_memory)
-
-    async def execute(
-        self,
-        work: Callable[[threading.Event], T],
-        disconnected: Callable[[], Awaitable[None]] | None = None,
-    ) -> T:
-        """Run ``work(cancel_event)`` in the pool; set the event and wait for it if the client leaves."""
-        cancel = threading.Event()
         started = time.perf_counter()
-        future = asyncio.get_running_loop().run_in_executor(self._executor, work, cancel)
         try:
-            return await _finish(future, cancel, disconnected)
-        finally:
-            self._mean_seconds = 0.8 * self._mean_seconds + 0.2 * (time.perf_counter() - started)
+            future = self._executor.submit(work, cancel)
+        except BaseException:
+            self._release(started)
+            raise
+        future.add_done_callback(lambda _: self._release_from_thread(started))
+        waiter = asyncio.wrap_future(future)
+        try:
+            return await asyncio.shield(waiter)
+        except asyncio.CancelledError:
+            cancel.cancel()  # our caller is gone: the work stops at its next check; its slot follows
+            waiter.add_done_callback(_consume)
+            raise
+
+    def _release_from_thread(self, started: float) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            self._release(started)
+            return
+        with suppress(RuntimeError):  # the loop stopped meanwhile: the process is ending
+            loop.call_soon_threadsafe(self._release, started)
+
+    def _release(self, started: float) -> None:
+        self._mean_seconds = 0.8 * self._mean_seconds + 0.2 * (time.perf_counter() - started)
+        self.running -= 1
+        if self._semaphore is not None:
+            self._semaphore.release()
+        if self.running == 0 and self.waiting == 0 and self._on_idle is not None:
+            with suppress(RuntimeError):  # the pool is shut down: the process is ending anyway
+                self._executor.submit(self._on_idle)
 
     def shutdown(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
 
 
-async def _first(task: asyncio.Future[T], disconnected: Callable[[], Awaitable[None]]) -> bool:
-    """Wait for ``task`` or the client's disconnection; True when the task finished first."""
-    watcher: asyncio.Future[None] = asyncio.ensure_future(disconnected())
-    pending: set[asyncio.Future[Any]] = {task, watcher}
-    try:
-        done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-        return task in done
-    finally:
-        watcher.cancel()
+def _consume(future: asyncio.Future[Any]) -> None:
+    """Retrieve an abandoned result, so that its exception is not reported as never retrieved."""
+    if not future.cancelled():
+        future.exception()
 
 
-async def _acquire(semaphore: asyncio.Semaphore, disconnected: Callable[[], Awaitable[None]] | None) -> None:
-    """Take a slot, or give up waiting when the client leaves (a slot won in the race is handed back)."""
-    if disconnected is None:
-        await semaphore.acquire()
-        return
+async def _acquire(semaphore: asyncio.Semaphore, cancel: CancelToken) -> None:
+    """Take a slot, or give up waiting when the token fires (a slot won in the race is handed back)."""
+    if cancel.cancelled:
+        raise Cancelled
+    loop = asyncio.get_running_loop()
+    gone: asyncio.Future[None] = loop.create_future()
+
+    def settle() -> None:
+        if not gone.done():
+            gone.set_result(None)
+
+    def fire() -> None:
+        with suppress(RuntimeError):
+            loop.call_soon_threadsafe(settle)
+
+    forget = cancel.on_cancel(fire)
     task = asyncio.ensure_future(semaphore.acquire())
+    pending: set[asyncio.Future[Any]] = {task, gone}
     try:
-        if await _first(task, disconnected):
-            return
+        await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
     except asyncio.CancelledError:
         task.cancel()
+        with suppress(asyncio.CancelledError):
+            if await task:
+                semaphore.release()
         raise
+    finally:
+        forget()
+        gone.cancel()
+    if task.done() and not task.cancelled() and not cancel.cancelled:
+        return
     task.cancel()
-    try:
-        await task
-    except asyncio.CancelledError:
-        raise ClientGone from None
-    semaphore.release()
-    raise ClientGone
-
-
-async def _finish(
-    future: asyncio.Future[T], cancel: threading.Event, disconnected: Callable[[], Awaitable[None]] | None
-) -> T:
-    """Await a worker thread's result; if the client leaves, ask the work to stop and wait until it has.
-
-    A thread cannot be killed, so the slot stays taken until the work notices the flag (between two
-    segments): the bound on concurrent work holds even for abandoned requests.
-    """
-    try:
-        if disconnected is None or await _first(future, disconnected):
-            return await asyncio.shield(future)  # a cancelled caller must not cancel the bookkeeping
-    except asyncio.CancelledError:
-        # our caller was cancelled (a streaming client left): stop the work and keep the slot until the
-        # thread has really stopped, so the bound on concurrent work still holds
-        cancel.set()
-        with suppress(BaseException):
-            await future
-        raise
-    cancel.set()
-    with suppress(Exception):
-        await future
-    raise ClientGone
+    with suppress(asyncio.CancelledError):
+        if await task:
+            semaphore.release()
+    raise Cancelled

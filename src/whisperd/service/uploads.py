@@ -1,16 +1,21 @@
-"""The server's private folder for uploads in flight, and the start-up sweep of what crashes left.
+"""The server's private folder for uploads in flight, its bound, and the start-up sweep of what crashes left.
 
 Layout: ``<base>/whisperd-uploads/run-<pid>/upload-*``. Each process writes only under its own
 ``run-<pid>`` folder; at start-up, folders whose process is gone (a kill -9, a power cut) are removed.
-Nothing outside ``whisperd-uploads`` is ever touched.
+Nothing outside ``whisperd-uploads`` is ever touched. At most ``max_in_flight`` uploads are received at
+once (each holds a socket and a file): one more is refused before its body is read.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+
+from whisperd.errors import QueueFull
 
 __all__ = ["UploadArea"]
 
@@ -32,9 +37,25 @@ def _alive(pid: int) -> bool:
 class UploadArea:
     """Owns ``run-<pid>`` for this process; sweeps the folders of dead ones."""
 
-    def __init__(self, base: Path | None = None) -> None:
+    def __init__(self, base: Path | None = None, *, max_in_flight: int = 64) -> None:
         self.root = (base or Path(tempfile.gettempdir())) / "whisperd-uploads"
         self.folder = self.root / f"{_RUN_PREFIX}{os.getpid()}"
+        self.max_in_flight = max(1, max_in_flight)
+        self.in_flight = 0
+
+    @contextlib.contextmanager
+    def receiving(self) -> Iterator[None]:
+        """Count one upload being received for the ``with`` body; 429 when the bound is reached.
+
+        Called on the event loop only, so the counter needs no lock.
+        """
+        if self.in_flight >= self.max_in_flight:
+            raise QueueFull(f"Too many uploads in progress ({self.in_flight}). Retry shortly.", retry_after=2)
+        self.in_flight += 1
+        try:
+            yield
+        finally:
+            self.in_flight -= 1
 
     def prepare(self) -> list[Path]:
         """Create this process's folder (private to the user) and sweep dead ones; returns what it removed."""
@@ -60,10 +81,6 @@ class UploadArea:
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd, name = tempfile.mkstemp(prefix="upload-", dir=self.folder)
         return fd, Path(name)
-
-    def files(self) -> list[Path]:
-        """Upload files currently present (for tests and the metrics of leaks)."""
-        return sorted(self.folder.glob("upload-*")) if self.folder.is_dir() else []
 
     def remove(self) -> None:
         """Drop this process's folder at shutdown."""

@@ -151,9 +151,6 @@ def test_translation_with_english_only_model(server: RunningServer, jfk: Path) -
     _assert_error(response, 400, "model")
 
 
-@pytest.mark.xfail(
-    strict=True, reason="review: FastAPI's 404/405 bodies are built by hand without x-should-retry"
-)
 def test_unknown_path_and_method(server: RunningServer) -> None:
     for response, status in [
         (httpx.get(f"{server.api_url}/nothing-here"), 404),
@@ -163,7 +160,6 @@ def test_unknown_path_and_method(server: RunningServer) -> None:
         assert response.headers["x-should-retry"] == "false"
 
 
-@pytest.mark.xfail(strict=True, reason="review: a body without its closing boundary is accepted, its fd kept")
 def test_a_multipart_body_without_its_end_is_400_and_holds_nothing(server: RunningServer, jfk: Path) -> None:
     """The body is complete as HTTP says (Content-Length) but the multipart has no closing boundary."""
     before = server.open_fds()

@@ -12,8 +12,6 @@ import pytest
 from tests.support.media import upload
 from tests.support.metrics import scrape, value
 from tests.support.servers import RunningServer, start_server
-from whisperd.config import Settings
-from whisperd.http.app import create_app
 
 TRANSCRIPTIONS = "/v1/audio/transcriptions"
 
@@ -105,15 +103,6 @@ def test_health_stays_outside_the_keys_while_metrics_need_one(tmp_path: Path, jf
         assert saved == pytest.approx(duration / 60 * 1.5, rel=1e-6)
     finally:
         server.stop(signal.SIGTERM)
-
-
-def test_each_app_has_its_own_registry() -> None:
-    first = create_app(Settings(model="tiny.en"))
-    second = create_app(Settings(model="tiny.en"))
-    assert first.state.metrics.registry is not second.state.metrics.registry
-    first.state.metrics.observe("/health", 200, 0.01, {})
-    assert b'endpoint="/health"' in first.state.metrics.render()
-    assert b'endpoint="/health"' not in second.state.metrics.render()
 
 
 def test_a_streamed_transcription_is_counted_when_the_stream_ends(server: RunningServer, jfk: Path) -> None:

@@ -6,7 +6,6 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
 
 from tests.support.media import upload
 from tests.support.raw_http import answer_within, open_upload
@@ -66,7 +65,6 @@ def test_file_names_cannot_forge_log_lines() -> None:
     assert len(sanitize("x" * 500)) == 80
 
 
-@pytest.mark.xfail(strict=True, reason="review: readiness is checked only after the whole body is read")
 def test_not_ready_is_answered_before_the_body_is_read(tmp_path: Path, cache_dir: Path) -> None:
     server = start_server(tmp_path, model="no-such-model", wait=False)
     try:

@@ -125,10 +125,7 @@ def _in_flight(server: RunningServer) -> float:
 @pytest.mark.parametrize(
     "leave",
     [
-        pytest.param(
-            "after-first-delta",
-            marks=pytest.mark.xfail(strict=True, reason="review: the stream's slot is released by hand"),
-        ),
+        "after-first-delta",
         "before-first-byte",
     ],
 )

@@ -82,7 +82,7 @@ def test_a_running_whisperd_on_the_port_is_checked_too(server: RunningServer, tm
 
 def test_a_broken_server_machine_fails_with_fixes(tmp_path: Path) -> None:
     """A port taken by another program, a model that is not here, CUDA demanded, a stale service unit."""
-    env = machine(tmp_path, WHISPERD_ALLOW_DOWNLOAD="false")
+    env = machine(tmp_path)
     installed = whisperd("service", "install", "--model", "small", env=env)
     assert installed.returncode == 0, installed.stderr
     unit = tmp_path / "config" / "systemd" / "user" / "whisperd.service"

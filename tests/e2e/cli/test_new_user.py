@@ -58,7 +58,7 @@ def test_install_boot_call_watch_restart_diagnose(tmp_path: Path, jfk: Path) -> 
     user = clean_env(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"))
     installed = whisperd(
         "service", "install", "--port", str(port), "--model", "tiny.en",
-        "--env", f"WHISPERD_API_KEYS={KEY}", "--env", "WHISPERD_ALLOW_DOWNLOAD=false", env=user,
+        "--env", f"WHISPERD_API_KEYS={KEY}", env=user,
     )  # fmt: skip
     assert installed.returncode == 0, installed.stderr
     unit = home / ".config" / "systemd" / "user" / "whisperd.service"

@@ -168,7 +168,6 @@ def test_client_that_leaves_the_queue_is_dropped(one_slot: RunningServer, long_c
     assert "audio_s=" not in lines[gave_up]  # it was never even decoded
 
 
-@pytest.mark.xfail(strict=True, reason="review: a full queue is found only after the whole body is read")
 def test_a_full_queue_is_answered_before_the_body_is_read(one_slot: RunningServer, long_clip: Path) -> None:
     running = threading.Thread(target=_post, args=(one_slot, long_clip))
     running.start()

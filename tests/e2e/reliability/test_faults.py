@@ -16,7 +16,9 @@ from fastapi.testclient import TestClient
 from tests.support.media import JFK_TEXT, long_speech, upload
 from tests.support.servers import RunningServer, start_server
 from whisperd.config import Settings
+from whisperd.engine.faster_whisper.adapter import WhisperEngine
 from whisperd.http.app import create_app
+from whisperd.runtime import Runtime
 
 
 def _stalled_upload(server: RunningServer) -> socket.socket:
@@ -88,14 +90,15 @@ def test_engine_failure_fails_only_that_request(
 ) -> None:
     settings = Settings(
         model="tiny.en", log_dir=tmp_path / "logs", temp_dir=tmp_path / "tmp", cache_dir=tmp_path / "cache",
-        allow_download=False,
     )  # fmt: skip
     with TestClient(create_app(settings), raise_server_exceptions=False) as http:
         deadline = time.monotonic() + 60
         while http.get("/health").status_code != 200:
             assert time.monotonic() < deadline
             time.sleep(0.05)
-        engine = http.app.state.whisperd.registry.default  # type: ignore[attr-defined]
+        runtime: Runtime = http.app.state.runtime  # type: ignore[attr-defined]
+        engine = runtime.models._resident["tiny.en"].engine
+        assert isinstance(engine, WhisperEngine)
         real = engine._model.transcribe
         calls = [0]
 

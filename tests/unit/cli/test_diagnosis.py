@@ -66,13 +66,12 @@ def test_cuda_every_combination() -> None:
 
 
 def test_model() -> None:
-    assert check_model("base", ("pack x", "/cache/base"), None, ["base"], False).status == "ok"
-    downloadable = check_model("small", None, "not installed", ["base"], True)
-    assert downloadable.status == "warn"
-    missing = check_model("small", None, "not installed", ["tiny.en", "base"], False)
+    assert check_model("base", ("pack x", "/cache/base"), None, ["base"]).status == "ok"
+    missing = check_model("small", None, "not installed", ["tiny.en", "base"])
     assert missing.status == "fail"
     assert missing.fix is not None
     assert "tiny.en, base" in missing.fix
+    assert "whisperd models pull small" in missing.fix
 
 
 def test_port() -> None:

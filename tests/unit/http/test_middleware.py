@@ -31,7 +31,6 @@ def _client(root: Path, reached: list[str]) -> TestClient:
     return TestClient(app)
 
 
-@pytest.mark.xfail(strict=True, reason="review: the auth middleware lets every non-HTTP scope through")
 def test_a_socket_without_a_key_is_refused_before_it_opens(tmp_path: Path) -> None:
     reached: list[str] = []
     client = _client(tmp_path, reached)
@@ -51,7 +50,6 @@ def test_a_socket_without_a_key_is_refused_before_it_opens(tmp_path: Path) -> No
     assert reached == ["/v1/echo"]
 
 
-@pytest.mark.xfail(strict=True, reason="review: the request-id and metrics middlewares skip non-HTTP scopes")
 def test_a_socket_session_is_logged_and_counted(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     client = _client(tmp_path, [])
     auth = {"Authorization": f"Bearer {KEY}"}

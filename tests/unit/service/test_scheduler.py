@@ -1,4 +1,4 @@
-"""JobRunner's bookkeeping with stand-in work (pure logic: slots, queue, cancellation)."""
+"""The scheduler's bookkeeping with stand-in work (pure logic: slots, queue, cancellation, release)."""
 
 from __future__ import annotations
 
@@ -8,16 +8,22 @@ from collections.abc import Callable
 
 import pytest
 
+from whisperd.engine.types import Cancelled, CancelToken
 from whisperd.errors import QueueFull
-from whisperd.service.scheduler import ClientGone, JobRunner
+from whisperd.service.scheduler import Scheduler
 
 
-def _blocking(release: threading.Event, stopped: threading.Event) -> Callable[[threading.Event], str]:
-    def work(cancel: threading.Event) -> str:
-        while not release.is_set():
-            if cancel.wait(0.01):
+def _blocking(
+    release: threading.Event, stopped: threading.Event, linger: float = 0.0
+) -> Callable[[CancelToken], str]:
+    """Work that runs until released; told to stop, it takes ``linger`` seconds more (a segment's end)."""
+
+    def work(cancel: CancelToken) -> str:
+        while not release.wait(0.01):
+            if cancel.cancelled:
+                threading.Event().wait(linger)
                 stopped.set()
-                raise RuntimeError("cancelled")
+                raise Cancelled
         return "done"
 
     return work
@@ -25,73 +31,101 @@ def _blocking(release: threading.Event, stopped: threading.Event) -> Callable[[t
 
 def test_queue_limit_and_retry_after() -> None:
     async def scenario() -> None:
-        runner = JobRunner(slots=1, queue_limit=1)
+        scheduler = Scheduler(slots=1, queue_limit=1)
         release, stopped = threading.Event(), threading.Event()
-
-        async def job() -> str:
-            async with runner.slot():
-                return await runner.execute(_blocking(release, stopped))
-
-        first = asyncio.ensure_future(job())
+        first = asyncio.ensure_future(scheduler.run(_blocking(release, stopped), CancelToken()))
         await asyncio.sleep(0.05)
-        second = asyncio.ensure_future(job())
+        second = asyncio.ensure_future(scheduler.run(_blocking(release, stopped), CancelToken()))
         await asyncio.sleep(0.05)
-        assert (runner.running, runner.waiting) == (1, 1)
+        assert (scheduler.running, scheduler.waiting) == (1, 1)
+        refusal = scheduler.would_refuse()
+        assert refusal is not None
         with pytest.raises(QueueFull) as caught:
-            async with runner.slot():
-                pass
+            await scheduler.run(_blocking(release, stopped), CancelToken())
         assert caught.value.retry_after is not None
         assert caught.value.retry_after >= 1
         release.set()
         assert await first == "done"
         assert await second == "done"
-        assert (runner.running, runner.waiting) == (0, 0)
-        runner.shutdown()
+        assert (scheduler.running, scheduler.waiting) == (0, 0)
+        assert scheduler.would_refuse() is None
+        scheduler.shutdown()
 
     asyncio.run(scenario())
 
 
-def test_disconnect_stops_running_work_and_frees_the_slot() -> None:
+def test_a_cancelled_token_takes_work_out_of_the_queue() -> None:
     async def scenario() -> None:
-        runner = JobRunner(slots=1, queue_limit=0)
+        scheduler = Scheduler(slots=1, queue_limit=1)
         release, stopped = threading.Event(), threading.Event()
-        gone = asyncio.Event()
-
-        async def disconnected() -> None:
-            await gone.wait()
-
-        async def job() -> str:
-            async with runner.slot(disconnected):
-                return await runner.execute(_blocking(release, stopped), disconnected)
-
-        task = asyncio.ensure_future(job())
+        running = asyncio.ensure_future(scheduler.run(_blocking(release, stopped), CancelToken()))
         await asyncio.sleep(0.05)
-        gone.set()
-        with pytest.raises(ClientGone):
+        token = CancelToken()
+        queued = asyncio.ensure_future(scheduler.run(_blocking(release, stopped), token))
+        await asyncio.sleep(0.05)
+        assert scheduler.waiting == 1
+        token.cancel()
+        with pytest.raises(Cancelled):
+            await queued
+        assert scheduler.waiting == 0
+        assert scheduler.running == 1
+        release.set()
+        assert await running == "done"
+        scheduler.shutdown()
+
+    asyncio.run(scenario())
+
+
+def test_a_cancelled_token_stops_running_work_and_frees_the_slot() -> None:
+    async def scenario() -> None:
+        scheduler = Scheduler(slots=1, queue_limit=0)
+        release, stopped = threading.Event(), threading.Event()
+        token = CancelToken()
+        task = asyncio.ensure_future(scheduler.run(_blocking(release, stopped), token))
+        await asyncio.sleep(0.05)
+        token.cancel()
+        with pytest.raises(Cancelled):
             await task
         assert stopped.is_set(), "the worker was told to stop"
-        assert runner.running == 0
-        runner.shutdown()
+        assert scheduler.running == 0
+        scheduler.shutdown()
 
     asyncio.run(scenario())
 
 
-def test_cancelled_caller_keeps_the_slot_until_the_thread_stops() -> None:
+def test_a_cancelled_caller_leaves_the_slot_taken_until_the_thread_returns() -> None:
+    """The release belongs to the work, not to its caller: cancelling the caller (as a framework does when
+    a streaming client leaves) must neither free the slot early nor leak it."""
+
     async def scenario() -> None:
-        runner = JobRunner(slots=1, queue_limit=0)
+        scheduler = Scheduler(slots=1, queue_limit=0)
         release, stopped = threading.Event(), threading.Event()
-
-        async def job() -> str:
-            async with runner.slot():
-                return await runner.execute(_blocking(release, stopped))
-
-        task = asyncio.ensure_future(job())
+        task = asyncio.ensure_future(scheduler.run(_blocking(release, stopped, linger=0.3), CancelToken()))
         await asyncio.sleep(0.05)
-        task.cancel()
+        for _ in range(3):  # cancelled again and again, as a level-triggered cancel scope does
+            task.cancel()
+            await asyncio.sleep(0)
         with pytest.raises(asyncio.CancelledError):
             await task
-        assert stopped.is_set()
-        assert runner.running == 0
-        runner.shutdown()
+        assert scheduler.running == 1, "the slot was freed while the worker still ran"
+        assert await asyncio.to_thread(stopped.wait, 5)
+        for _ in range(100):
+            if scheduler.running == 0:
+                break
+            await asyncio.sleep(0.01)
+        assert scheduler.running == 0, "the slot leaked"
+        assert scheduler.would_refuse() is None
+        scheduler.shutdown()
+
+    asyncio.run(scenario())
+
+
+def test_the_idle_hook_runs_when_the_last_work_ends() -> None:
+    async def scenario() -> None:
+        idle = threading.Event()
+        scheduler = Scheduler(slots=2, queue_limit=0, on_idle=idle.set)
+        assert await scheduler.run(lambda _: "x", CancelToken()) == "x"
+        assert await asyncio.to_thread(idle.wait, 5)
+        scheduler.shutdown()
 
     asyncio.run(scenario())

@@ -250,13 +250,15 @@ class BatchingWhisper:
             self._local.exact = previous
 
     def close(self) -> None:
-        """Stop the batcher threads once the calls already waiting are done."""
+        """Stop the batcher threads once the calls already waiting are done, then let go of the model."""
         with self._cond:
             self._closed = True
             self._cond.notify_all()
         for thread in self._threads:
             if thread is not threading.current_thread():
                 thread.join()
+        self._model = None
+        self._storage = _closed_storage
 
     @property
     def waiting(self) -> int:
@@ -398,6 +400,10 @@ def special_tokens(tokenizer: Any) -> tuple[int, int, int]:
     if None in ids:
         raise ValueError("the tokenizer lacks Whisper's special tokens")
     return (int(ids[0]), int(ids[1]), int(ids[2]))
+
+
+def _closed_storage(array: np.ndarray) -> Any:
+    raise RuntimeError("the batcher is closed")
 
 
 def _host_array(features: Any) -> np.ndarray | None:

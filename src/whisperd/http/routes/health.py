@@ -1,4 +1,4 @@
-"""``GET /health``: the reference design's ``{"status": "ok", "model": ...}``, plus device and uptime.
+"""``GET /health``: the reference design's ``{"status": "ok", "model": ...}``, plus every resident model.
 
 503 while the default model is loading (or failed to), so that a load balancer or ``systemctl`` check
 waits for a server that can actually transcribe. It reads only in-memory state: cheap to poll.
@@ -9,8 +9,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from whisperd.http.protocol import HealthResponse
-from whisperd.http.state import app_state
+from whisperd.http.protocol import HealthResponse, ResidentModel
+from whisperd.http.routes import runtime_of
 
 __all__ = ["router"]
 
@@ -24,20 +24,26 @@ router = APIRouter(tags=["health"])
     summary="Liveness and readiness",
 )
 async def health(request: Request) -> JSONResponse:
-    state = app_state(request)
-    engine = state.registry.default
-    if state.ready and engine is not None:
+    runtime = runtime_of(request)
+    placement = runtime.placement
+    resident = [
+        ResidentModel(id=s.name, source=s.origin, size_bytes=s.size_bytes, in_use=s.leases, pinned=s.pinned)
+        for s in runtime.models.states()
+    ]
+    if runtime.ready:
         body = HealthResponse(
             status="ok",
-            model=f"whisper-{engine.name}",
-            device=engine.placement.device,
-            compute_type=engine.placement.compute_type,
-            uptime_seconds=round(state.uptime, 3),
+            model=f"whisper-{runtime.models.target(None)}",
+            device=placement.device,
+            compute_type=placement.compute_type,
+            uptime_seconds=round(runtime.uptime, 3),
+            models=resident,
         )
         return JSONResponse(body.model_dump())
     body = HealthResponse(
-        status="error" if state.load_error else "loading",
-        model=f"whisper-{state.settings.model}",
-        uptime_seconds=round(state.uptime, 3),
+        status="error" if runtime.load_error else "loading",
+        model=f"whisper-{runtime.settings.model}",
+        uptime_seconds=round(runtime.uptime, 3),
+        models=resident,
     )
     return JSONResponse(body.model_dump(), status_code=503, headers={"Retry-After": "2"})

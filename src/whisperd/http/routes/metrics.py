@@ -1,4 +1,4 @@
-"""``GET /metrics``: Prometheus text exposition of the app's own registry (see :mod:`whisperd.observability.metrics`).
+"""``GET /metrics``: Prometheus text exposition of the runtime's own registry.
 
 Behind the API keys when they are on (a scrape config can send ``Authorization: Bearer KEY``), since
 request counts and audio volume describe how the server is used.
@@ -9,7 +9,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from whisperd.observability.metrics import CONTENT_TYPE, Metrics
+from whisperd.http.routes import runtime_of
+from whisperd.observability.metrics import CONTENT_TYPE
 
 __all__ = ["router"]
 
@@ -23,5 +24,4 @@ router = APIRouter(tags=["metrics"])
     responses={200: {"content": {CONTENT_TYPE: {"schema": {"type": "string"}}}}},
 )
 async def metrics(request: Request) -> Response:
-    registry: Metrics = request.app.state.metrics
-    return Response(registry.render(), media_type=CONTENT_TYPE)
+    return Response(runtime_of(request).metrics.render(), media_type=CONTENT_TYPE)

@@ -1,35 +1,25 @@
-"""``POST /v1/audio/transcriptions`` and ``POST /v1/audio/translations``.
+"""``POST /v1/audio/transcriptions`` and ``POST /v1/audio/translations``: HTTP in, the service, HTTP out.
 
-One pipeline serves both: stream the upload to disk under the size limit, validate the fields, find the
-model, then decode and transcribe in a worker slot, and render the asked-for format. The upload is
-deleted in every path. With ``stream=true`` the answer is Server-Sent Events as OpenAI sends them.
+The route refuses what it can before reading the body (model not ready: 503; queue full: 429), streams
+the upload under its limits, maps the form to a :class:`TranscriptionRequest`, and hands the file to the
+transcription service, which owns the rest of the pipeline. A client that disconnects cancels its
+work. With ``stream=true`` the answer is Server-Sent Events as OpenAI sends them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import threading
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.requests import ClientDisconnect
 
-from whisperd.engine.catalog import ModelUnavailable
-from whisperd.engine.faster_whisper.adapter import WhisperEngine
-from whisperd.engine.types import DecodeOptions, Segment, Task, Transcript
-from whisperd.errors import (
-    InternalError,
-    InvalidParameter,
-    MissingFile,
-    ModelNotFound,
-    NotReady,
-    WhisperdError,
-    error_body,
-)
+from whisperd.engine.types import Cancelled, CancelToken, Segment, Task, Transcript
+from whisperd.errors import InternalError, MissingFile, WhisperdError
+from whisperd.http.middleware.observe import record_of
 from whisperd.http.protocol import (
     ErrorResponse,
     TranscriptionJSON,
@@ -38,16 +28,19 @@ from whisperd.http.protocol import (
     form_schema,
     parse_params,
 )
-from whisperd.http.state import AppState, app_state
-from whisperd.http.upload import ParsedForm, receive_form
-from whisperd.media.audio import DecodedAudio, decode_file
+from whisperd.http.responses import EventStream, sse
+from whisperd.http.routes import runtime_of
+from whisperd.http.upload import receive_form
 from whisperd.media.formats import CONTENT_TYPES, render
-from whisperd.observability.logs import log_fields, sanitize
-from whisperd.service.scheduler import ClientGone
+from whisperd.observability.logs import sanitize
+from whisperd.observability.record import RequestRecord
+from whisperd.service.transcription import TranscriptionRequest, TranscriptStream, UploadedFile
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/v1/audio", tags=["audio"])
+
+T = TypeVar("T")
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
@@ -64,8 +57,9 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
         400: "Missing, empty or undecodable file, or an invalid parameter.",
         401: "Missing or wrong API key.",
         404: "Unknown model.",
+        408: "The upload stalled or arrived too slowly.",
         413: "Upload larger than the limit.",
-        429: "Too many jobs waiting; see Retry-After.",
+        429: "Too many jobs or uploads at once; see Retry-After.",
         500: "Internal failure.",
         503: "The model is still loading; see Retry-After.",
     }.items()},
@@ -94,142 +88,95 @@ async def create_translation(request: Request) -> Response:
     return await _handle(request, "translate")
 
 
-class _Disconnect:
-    """Awaitable that finishes when the client disconnects, and remembers that it did.
-
-    Once the body is read, the ASGI ``receive`` channel has nothing left to say but the disconnect, so
-    waiting on it costs nothing; remembering spares the next step from starting work for nobody.
-    """
-
-    def __init__(self, request: Request) -> None:
-        self._request = request
-        self.gone = False
-
-    async def __call__(self) -> None:
-        while not self.gone:
-            message = await self._request.receive()
-            if message["type"] == "http.disconnect":
-                self.gone = True
-
-
 async def _handle(request: Request, task: Task) -> Response:
-    state = app_state(request)
-    settings = state.settings
-    fields = log_fields(request.scope)
-    fields["endpoint"] = task
+    runtime = runtime_of(request)
+    record = record_of(request)
+    record.task = task
+    refusal = runtime.refusal()
+    if refusal is not None:
+        raise refusal
     try:
-        form = await receive_form(
-            request,
-            state.uploads,
-            max_file_bytes=settings.max_upload_bytes,
-            max_field_bytes=settings.max_field_bytes,
-        )
+        with runtime.uploads.receiving():
+            form = await receive_form(request, runtime.uploads, runtime.settings.upload_limits())
     except ClientDisconnect:
         return Response(status_code=499)
-    handed_off = False
     try:
         params = parse_params(form.fields, translation=task == "translate")
         if form.upload is None:
             raise MissingFile
-        fields.update(
-            file=sanitize(form.upload.filename), bytes=form.upload.size, format=params.response_format
-        )
-        engine = await _engine(state, params.model)
-        options = _options(state, params, task, engine)
+        record.file, record.bytes = sanitize(form.upload.filename), form.upload.size
+        record.response_format = params.response_format
+        wanted = _request(params, task)
+        audio = UploadedFile(form.upload.path)
+        cancel = CancelToken()
         if params.stream:
-            response = await _stream(request, state, form, engine, options)
-            handed_off = True
-            return response
-        transcript = await _run(request, state, form, engine, options)
-        fields.update(audio_s=transcript.duration, language=transcript.language)
-        if settings.log_transcripts:
-            fields["text"] = json.dumps(transcript.text)
+            stream = await _until_disconnect(
+                request, cancel, runtime.service.stream(audio, wanted, cancel=cancel)
+            )
+            return EventStream(_events(stream, record), on_close=cancel.cancel)
+        record.segments = 0
+
+        def count(segment: Segment) -> None:
+            # logged, so that an operator (and a test) can see how far a cancelled request got
+            record.segments = segment.id + 1
+
+        def decoded(seconds: float) -> None:
+            record.audio_seconds = seconds
+
+        transcript = await _until_disconnect(
+            request,
+            cancel,
+            runtime.service.transcribe(audio, wanted, cancel=cancel, on_segment=count, on_decoded=decoded),
+        )
+        _note(record, transcript, runtime.settings.log_transcripts)
         return _render(transcript, params, task)
-    except ClientGone:
-        fields["cancelled"] = True
+    except Cancelled:
+        record.cancelled = True
         return Response(status_code=499)
     finally:
-        if not handed_off:
-            form.cleanup()
+        form.cleanup()
 
 
-async def _engine(state: AppState, requested: str) -> WhisperEngine:
-    if not state.ready:
-        if state.load_error:
-            raise NotReady(f"The default model failed to load: {state.load_error}", retry_after=30)
-        raise NotReady("The model is still loading. Retry shortly.", retry_after=2)
-    try:
-        return await asyncio.to_thread(state.registry.get, requested)
-    except ModelUnavailable as exc:
-        raise ModelNotFound(requested, exc.reason) from None
-
-
-def _options(
-    state: AppState, params: TranscriptionParams, task: Task, engine: WhisperEngine
-) -> DecodeOptions:
-    settings = state.settings
-    if task == "translate" and not engine.multilingual:
-        raise InvalidParameter(
-            f"The model '{engine.name}' is English-only and cannot translate; use a multilingual model.",
-            param="model",
-        )
-    return DecodeOptions(
+def _request(params: TranscriptionParams, task: Task) -> TranscriptionRequest:
+    """The wire parameters as the service's request."""
+    return TranscriptionRequest(
         task=task,
+        model=params.model,
         language=params.language,
         prompt=params.prompt,
         temperature=params.temperature,
         word_timestamps="word" in params.timestamp_granularities,
-        beam_size=1 if settings.profile == "fast" else 5,
-        vad_filter=settings.vad_filter,
-        temperature_fallback=settings.temperature_fallback,
         hotwords=params.hotwords,
-        early_text=params.stream,
+        stream=params.stream,
     )
 
 
-def _decoder(state: AppState, form: ParsedForm) -> Callable[[threading.Event], DecodedAudio]:
-    settings = state.settings
-    assert form.upload is not None
-    path = form.upload.path
+async def _until_disconnect(request: Request, cancel: CancelToken, work: Awaitable[T]) -> T:
+    """Await ``work`` while watching the connection: a client that leaves cancels the token.
 
-    def decode(cancel: threading.Event) -> DecodedAudio:
-        return decode_file(
-            path, max_seconds=settings.max_audio_seconds, max_decode_seconds=settings.max_decode_seconds
-        )
+    Once the body is read, the ASGI ``receive`` channel has nothing left to say but the disconnect, so
+    waiting on it costs nothing.
+    """
 
-    return decode
+    async def watch() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+        cancel.cancel()
 
-
-def _transcriber(
-    engine: WhisperEngine,
-    audio: DecodedAudio,
-    options: DecodeOptions,
-    on_segment: Callable[[Segment], None] | None = None,
-) -> Callable[[threading.Event], Transcript]:
-    def transcribe(cancel: threading.Event) -> Transcript:
-        return engine.transcribe(audio.samples, options, cancel=cancel, on_segment=on_segment)
-
-    return transcribe
+    watcher = asyncio.ensure_future(watch())
+    try:
+        return await work
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
 
 
-async def _run(
-    request: Request, state: AppState, form: ParsedForm, engine: WhisperEngine, options: DecodeOptions
-) -> Transcript:
-    disconnected = _Disconnect(request)
-    fields = log_fields(request.scope)
-    fields["segments"] = 0
-
-    def count(segment: Segment) -> None:
-        # logged, so that an operator (and a test) can see how far a cancelled job got
-        fields["segments"] = segment.id + 1
-
-    async with state.runner.slot(disconnected):
-        audio = await state.runner.execute(_decoder(state, form), disconnected)
-        form.cleanup()  # the samples are in memory now; the file has done its job
-        fields["audio_s"] = audio.seconds
-        if disconnected.gone:
-            raise ClientGone
-        return await state.runner.execute(_transcriber(engine, audio, options, count), disconnected)
+def _note(record: RequestRecord, transcript: Transcript, with_text: bool) -> None:
+    record.audio_seconds, record.language = transcript.duration, transcript.language
+    record.segments = len(transcript.segments)
+    if with_text:
+        record.text = transcript.text
 
 
 def _render(transcript: Transcript, params: TranscriptionParams, task: Task) -> Response:
@@ -241,61 +188,23 @@ def _render(transcript: Transcript, params: TranscriptionParams, task: Task) -> 
     return PlainTextResponse(body, media_type=CONTENT_TYPES[params.response_format])
 
 
-def _sse(event: dict[str, Any]) -> bytes:
-    return f"data: {json.dumps(event, ensure_ascii=False)}\n\n".encode()
+async def _events(stream: TranscriptStream, record: RequestRecord) -> AsyncIterator[bytes]:
+    """``transcript.text.delta`` per segment as it is decoded, then ``transcript.text.done``.
 
-
-async def _stream(
-    request: Request, state: AppState, form: ParsedForm, engine: WhisperEngine, options: DecodeOptions
-) -> Response:
-    """Answer with SSE: a ``transcript.text.delta`` per segment as it is decoded, then ``done``.
-
-    The slot is taken and the audio decoded before the response starts, so a full queue is still a
-    plain 429 and bad audio a plain 400; a failure during inference arrives as an ``error`` event.
+    A failure during inference arrives as an ``error`` event (the answer has already started).
     """
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[Segment | None] = asyncio.Queue()
-    disconnected = _Disconnect(request)
-    slot = state.runner.slot(disconnected)
-    await slot.__aenter__()
     try:
-        audio = await state.runner.execute(_decoder(state, form), disconnected)
-    except BaseException:
-        await slot.__aexit__(None, None, None)
-        raise
-    finally:
-        form.cleanup()
-    fields = log_fields(request.scope)
-
-    def on_segment(segment: Segment) -> None:
-        loop.call_soon_threadsafe(queue.put_nowait, segment)
-
-    async def events() -> AsyncIterator[bytes]:
-        job = asyncio.ensure_future(state.runner.execute(_transcriber(engine, audio, options, on_segment)))
-        job.add_done_callback(lambda _: queue.put_nowait(None))
-        try:
-            first = True
-            while (segment := await queue.get()) is not None:
-                delta = segment.text.lstrip() if first else segment.text
-                first = False
-                if delta:
-                    yield _sse({"type": "transcript.text.delta", "delta": delta})
-            transcript = await job
-            fields.update(audio_s=transcript.duration, language=transcript.language)
-            yield _sse({"type": "transcript.text.done", "text": transcript.text})
-        except Exception as exc:
-            error = exc if isinstance(exc, WhisperdError) else InternalError()
-            yield _sse(
-                {
-                    "type": "error",
-                    "error": error_body(error.message, error.type, error.param, error.code)["error"],
-                }
-            )
-        finally:
-            if not job.done():
-                job.cancel()  # the client left mid-stream: the decoder stops at the next segment
-            with contextlib.suppress(BaseException):
-                await job
-            await slot.__aexit__(None, None, None)
-
-    return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+        first = True
+        async for segment in stream:
+            delta = segment.text.lstrip() if first else segment.text
+            first = False
+            if delta:
+                yield sse({"type": "transcript.text.delta", "delta": delta})
+        transcript = await stream.result()
+        record.audio_seconds, record.language = transcript.duration, transcript.language
+        yield sse({"type": "transcript.text.done", "text": transcript.text})
+    except Cancelled:
+        record.cancelled = True
+    except Exception as exc:
+        error = exc if isinstance(exc, WhisperdError) else InternalError()
+        yield sse({"type": "error", "error": error.detail()})

@@ -1,0 +1,198 @@
+"""Long audio: cut at pauses into chunks, the chunks decoded side by side on one shared pool.
+
+Decoding a long file window after window is serial: each window starts where the last one's text
+ended. Cut instead at the pauses that voice activity detection finds, every chunk is independent, so the
+chunks of one file (and of every other request) are decoded at once and the batcher merges their model
+calls. Each chunk is decoded by faster-whisper's own window-by-window loop with VAD off (a chunk is
+speech already), so a chunk whose text stops early is resumed where it stopped.
+
+Every request's chunks share one thread pool owned by the model manager (sized to the batch), so the
+threads in the process are bounded however many long requests run at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future, wait
+from typing import Any
+
+import numpy as np
+
+from whisperd.engine.faster_whisper.chunking import Chunk, Span, pack
+from whisperd.engine.faster_whisper.language import WINDOW_SECONDS, detect, language_of_window
+from whisperd.engine.types import (
+    SAMPLE_RATE,
+    Cancelled,
+    CancelToken,
+    DecodeOptions,
+    Segment,
+    Transcript,
+    Word,
+)
+
+__all__ = ["SessionFactory", "chunk_segment", "speech_chunks", "to_segment", "transcribe_chunks"]
+
+SessionFactory = Callable[[], contextlib.AbstractContextManager[None]]
+"""Enters the request's batching session on the calling thread (a no-op without batching)."""
+
+
+def speech_chunks(audio: np.ndarray) -> list[Chunk]:
+    """The speech of ``audio`` packed into chunks of at most one window, split at pauses of 160 ms.
+
+    These are faster-whisper's ``BatchedInferencePipeline`` settings: never beyond one window, split at
+    every short pause so that a chunk rarely cuts a word.
+    """
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    vad = VadOptions(max_speech_duration_s=WINDOW_SECONDS, min_silence_duration_ms=160)
+    spans = [Span(int(t["start"]), int(t["end"])) for t in get_speech_timestamps(audio, vad)]
+    return pack(spans, WINDOW_SECONDS, SAMPLE_RATE)
+
+
+def transcribe_chunks(
+    model: Any,
+    multilingual: bool,
+    audio: np.ndarray,
+    chunks: list[Chunk],
+    options: DecodeOptions,
+    kwargs: dict[str, Any],
+    *,
+    pool: Executor,
+    session: SessionFactory,
+    cancel: CancelToken,
+    on_segment: Callable[[Segment], None] | None,
+) -> Transcript:
+    """Decode every chunk on ``pool``; segments are handed on in order as soon as their chunk is done.
+
+    The language is detected once, on the first chunk, and imposed on the rest. A failure or a
+    cancellation stops the chunks not yet started; those already running stop at their next segment.
+    """
+    first = chunks[0].audio(audio)
+    with session():
+        found = language_of_window(model, first if not options.language else None, multilingual)
+        language, probability = (
+            (options.language, 1.0) if options.language else found or detect(model, first, multilingual)
+        )
+    chunk_kwargs = {**kwargs, "language": language, "vad_filter": False}
+    segments: list[Segment] = []
+    futures: list[Future[list[tuple[Any, Chunk]]]] = []
+    stop = CancelToken()  # the chunks' own token: a failed chunk stops its siblings, not the caller
+    forget = cancel.on_cancel(stop.cancel)
+    try:
+        for chunk in chunks:
+            futures.append(pool.submit(_decode_chunk, model, chunk, audio, chunk_kwargs, session, stop))
+            if options.early_text and len(futures) == 1:
+                futures[0].result()  # streaming: the first text before the full batches
+        for future in futures:
+            for raw, piece in future.result():
+                segment = chunk_segment(len(segments), raw, piece)
+                segments.append(segment)
+                if on_segment is not None:
+                    on_segment(segment)
+    except BaseException:
+        stop.cancel()
+        for future in futures:
+            future.cancel()
+        wait(futures)  # the request's work is over only when its chunks are: the slot bound holds
+        raise
+    finally:
+        forget()
+    return Transcript(
+        segments=segments,
+        language=language,
+        language_probability=probability,
+        duration=len(audio) / SAMPLE_RATE,
+    )
+
+
+def _decode_chunk(
+    model: Any,
+    chunk: Chunk,
+    recording: np.ndarray,
+    kwargs: dict[str, Any],
+    session: SessionFactory,
+    cancel: CancelToken,
+) -> list[tuple[Any, Chunk]]:
+    """The raw segments of one chunk, each with the chunk (or the part of it) it was decoded from.
+
+    Speech that the chunk's text never reached (Whisper ended early and called the rest silence) is
+    decoded again on its own, at most twice, so that no sentence is lost at the end of a chunk.
+    """
+    pieces: list[tuple[Any, Chunk]] = []
+    part: Chunk | None = chunk
+    for _ in range(3):  # the chunk, then at most twice the speech its text did not reach
+        if part is None:
+            break
+        found = _decode_part(model, part, recording, kwargs, session, cancel)
+        pieces += [(raw, part) for raw in found]
+        part = part.after(float(found[-1].end)) if found else None  # nothing found: no speech
+    return pieces
+
+
+def _decode_part(
+    model: Any,
+    part: Chunk,
+    recording: np.ndarray,
+    kwargs: dict[str, Any],
+    session: SessionFactory,
+    cancel: CancelToken,
+) -> list[Any]:
+    """faster-whisper's segments for one chunk's audio, stopping between two when asked to."""
+    cancel.check()
+    found = []
+    with session():
+        raw_segments, _ = model.transcribe(part.audio(recording), **kwargs)
+        for raw in _checked(raw_segments, cancel):
+            found.append(raw)
+    return found
+
+
+def _checked(raw_segments: Any, cancel: CancelToken) -> Iterator[Any]:
+    for raw in raw_segments:
+        if cancel.cancelled:
+            raise Cancelled
+        yield raw
+
+
+def chunk_segment(index: int, raw: Any, chunk: Chunk) -> Segment:
+    """A chunk's segment with its times (and its words' times) in the recording's time line."""
+    words = []
+    for w in raw.words or []:
+        span = chunk.span_at((w.start + w.end) / 2)
+        start, end = chunk.original_time(w.start, span=span), chunk.original_time(w.end, span=span)
+        words.append(Word(word=str(w.word), start=start, end=end, probability=float(w.probability)))
+    start = words[0].start if words else chunk.original_time(raw.start)
+    end = words[-1].end if words else chunk.original_time(raw.end, is_end=True)
+    seek = int(raw.seek) + round(chunk.start * 100)
+    return to_segment(index, raw, start=start, end=end, seek=seek, words=words)
+
+
+def to_segment(
+    index: int,
+    raw: Any,
+    *,
+    start: float | None = None,
+    end: float | None = None,
+    seek: int | None = None,
+    words: list[Word] | None = None,
+) -> Segment:
+    """faster-whisper's segment as an engine :class:`Segment`, numbered ``index``."""
+    if words is None:
+        words = [
+            Word(word=str(w.word), start=float(w.start), end=float(w.end), probability=float(w.probability))
+            for w in (raw.words or [])
+        ]
+    return Segment(
+        id=index,
+        seek=int(raw.seek) if seek is None else seek,
+        start=float(raw.start) if start is None else start,
+        end=float(raw.end) if end is None else end,
+        text=str(raw.text),
+        tokens=[int(t) for t in raw.tokens],
+        temperature=float(raw.temperature if raw.temperature is not None else 0.0),
+        avg_logprob=float(raw.avg_logprob),
+        compression_ratio=float(raw.compression_ratio),
+        no_speech_prob=float(raw.no_speech_prob),
+        words=words,
+    )

@@ -1,0 +1,164 @@
+"""The runtime: everything one whisperd process shares, built from its settings, under every front end.
+
+One :class:`Runtime` owns the model manager (leased models, loaded on first use, unloaded when idle),
+the scheduler (bounded worker slots and queue), the upload area and the metrics, and offers the
+transcription service built on them. It imports no web framework: the HTTP app is handed a runtime, and
+so is any other front end served by the same process, so that one copy of each model serves them all.
+``start()`` prepares the upload area, begins loading the default model and the idle-model sweep;
+``close()`` stops them, closes every engine and removes the process's upload folder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+
+from whisperd.config import Settings
+from whisperd.engine.catalog import ModelCatalog
+from whisperd.engine.eviction import Limits
+from whisperd.engine.manager import ModelManager
+from whisperd.engine.tuning import Placement, place
+from whisperd.errors import NotReady, WhisperdError
+from whisperd.observability.logs import LOGGER_NAME
+from whisperd.observability.memory import release_free_memory
+from whisperd.observability.metrics import Gauges, Metrics, ModelGauge
+from whisperd.service.scheduler import Scheduler
+from whisperd.service.transcription import TranscriptionService
+from whisperd.service.uploads import UploadArea
+
+__all__ = ["Runtime", "placement_for"]
+
+logger = logging.getLogger(LOGGER_NAME)
+
+_SWEEP_SECONDS = 30.0
+"""How often idle models are checked against their TTL (the TTL is honoured to within this)."""
+
+
+def placement_for(settings: Settings) -> Placement:
+    """Where and how models run, from the settings and the machine (asks CTranslate2 for GPUs)."""
+    from whisperd.engine.faster_whisper.adapter import cuda_device_count
+
+    return place(
+        settings.device, settings.compute_type, cuda_device_count(), os.cpu_count() or 1,
+        settings.cpu_threads, settings.num_workers,
+        batch_size=settings.batch_size, batching=settings.batching, chunk_seconds=settings.chunk_seconds,
+    )  # fmt: skip
+
+
+class Runtime:
+    """Models, scheduler, uploads and metrics of one process, and the service over them."""
+
+    def __init__(self, settings: Settings, *, placement: Placement | None = None) -> None:
+        self.settings = settings
+        self.placement = placement or placement_for(settings)
+        self.catalog = ModelCatalog(settings.cache_dir, settings.model_dirs)
+        self.models = ModelManager(
+            self.catalog,
+            self.placement,
+            default_model=settings.model,
+            aliases=settings.aliases,
+            limits=Limits(
+                ttl_seconds=settings.model_ttl or None,
+                max_loaded=settings.max_loaded_models,
+                memory_bytes=settings.model_memory_mb * 1024 * 1024,
+            ),
+            pin_default=settings.pin_default_model,
+            warmup=settings.warmup,
+            load_concurrency=settings.model_load_concurrency,
+        )
+        self.scheduler = Scheduler(
+            settings.max_concurrent_jobs or self.placement.job_slots,
+            settings.max_queued_jobs,
+            on_idle=release_free_memory,
+        )
+        self.uploads = UploadArea(settings.temp_dir, max_in_flight=settings.max_uploads_in_flight)
+        self.metrics = Metrics(settings.openai_price_per_minute, self.gauges)
+        self.service = TranscriptionService(settings.decoding(), self.models, self.scheduler)
+        self.started = time.monotonic()
+        self.ready = False
+        self.load_error: str | None = None
+        self._running = False
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def uptime(self) -> float:
+        return time.monotonic() - self.started
+
+    async def start(self, *, load_default: bool = True) -> None:
+        """Prepare the upload area, then load the default model and sweep idle models in the background."""
+        if self._running:
+            return
+        self._running = True
+        swept = self.uploads.prepare()
+        if swept:
+            logger.info("removed %d upload folder(s) left by earlier crashed runs", len(swept))
+        if load_default:
+            self._tasks.append(asyncio.create_task(self._load_default()))
+        if self.models.limits.ttl_seconds is not None or self.models.limits.max_loaded:
+            self._tasks.append(asyncio.create_task(self._sweep_idle_models()))
+
+    async def close(self) -> None:
+        """Stop the background work, finish the work in flight, close every model, drop the upload folder."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        await asyncio.to_thread(self.scheduler.shutdown)
+        await asyncio.to_thread(self.models.close)
+        self.uploads.remove()
+        self._running = False
+
+    def refusal(self) -> WhisperdError | None:
+        """Why a new transcription would be refused right now (not ready, queue full), or None.
+
+        Known before any body is read, so a front end answers at once instead of receiving an upload
+        that would be refused anyway.
+        """
+        if not self.ready:
+            if self.load_error:
+                return NotReady(f"The default model failed to load: {self.load_error}", retry_after=30)
+            return NotReady("The model is still loading. Retry shortly.", retry_after=2)
+        return self.scheduler.would_refuse()
+
+    def gauges(self) -> Gauges:
+        """What ``/metrics`` reports about the live state."""
+        return Gauges(
+            queue_depth=self.scheduler.waiting,
+            in_flight=self.scheduler.running,
+            slots=self.scheduler.slots,
+            ready=self.ready,
+            uploads_in_flight=self.uploads.in_flight,
+            models=[ModelGauge(s.name, s.load_seconds, s.leases, s.size_bytes) for s in self.models.states()],
+            model_loads=self.models.counters.loads,
+            model_unloads=dict(self.models.counters.unloads),
+        )
+
+    async def _load_default(self) -> None:
+        try:
+            engine = await self.models.load_default()
+        except Exception as exc:
+            self.load_error = f"{type(exc).__name__}: {exc}"
+            logger.error("model %r failed to load: %s", self.settings.model, self.load_error)
+            return
+        self.ready = True
+        placement = self.placement
+        logger.info(
+            "model ready: %s on %s/%s, %d threads x %d workers, loaded in %.2fs",
+            engine.name, placement.device, placement.compute_type,
+            placement.cpu_threads, placement.num_workers, engine.load_seconds,
+        )  # fmt: skip
+
+    async def _sweep_idle_models(self) -> None:
+        ttl = self.models.limits.ttl_seconds
+        interval = min(_SWEEP_SECONDS, ttl / 4) if ttl else _SWEEP_SECONDS
+        while True:
+            await asyncio.sleep(max(0.5, interval))
+            try:
+                await self.models.evict_expired()
+            except Exception:
+                logger.exception("unloading idle models failed")

@@ -1,0 +1,257 @@
+"""The transcription service: what every front end calls, and the one place that turns requests into work.
+
+A front end (an HTTP route, the CLI's ``--local``, the benchmark, later a socket or a job worker) says
+what it wants as a :class:`TranscriptionRequest` and hands over the audio; the service
+
+* maps the request to decoding options (:meth:`TranscriptionService.options`: the profile's beam size,
+  VAD, the temperature ladder) and checks what the model can do (an English-only model cannot translate),
+* holds a lease on the model (loading it on first use) and a scheduler slot for the work, both released
+  only when the worker thread has returned, whatever happens to the caller,
+* runs decode -> free the upload -> transcribe in that slot, stopping when the caller's cancel token fires,
+
+and offers the result whole (:meth:`~TranscriptionService.transcribe`) or as a stream of segments
+(:meth:`~TranscriptionService.stream`). It knows no protocol: errors are the framework-free tree of
+:mod:`whisperd.errors`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from whisperd.config import DecodingPolicy
+from whisperd.engine.catalog import ModelUnavailable
+from whisperd.engine.manager import ModelManager
+from whisperd.engine.types import (
+    SAMPLE_RATE,
+    CancelToken,
+    DecodeOptions,
+    Segment,
+    Task,
+    Transcriber,
+    Transcript,
+)
+from whisperd.errors import InvalidParameter, ModelNotFound
+from whisperd.media.audio import decode_file
+from whisperd.service.scheduler import Scheduler
+
+__all__ = [
+    "AudioFile",
+    "AudioInput",
+    "Samples",
+    "TranscriptStream",
+    "TranscriptionRequest",
+    "TranscriptionService",
+    "UploadedFile",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptionRequest:
+    """What a client asks for, already validated by its front end (names as the client sent them)."""
+
+    task: Task = "transcribe"
+    model: str | None = None
+    """The model or alias the client named; None means the default model."""
+    language: str | None = None
+    prompt: str | None = None
+    temperature: float = 0.0
+    word_timestamps: bool = False
+    hotwords: str | None = None
+    stream: bool = False
+    """The client reads the text as it comes: the first part of a long file is decoded first."""
+
+
+@dataclass(frozen=True, slots=True)
+class UploadedFile:
+    """Audio in a file of the upload area; the service deletes it as soon as it is decoded."""
+
+    path: Path
+
+    def discard(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True, slots=True)
+class AudioFile:
+    """A file the caller keeps (the CLI's ``--local`` reads the user's own files): decoded, never deleted."""
+
+    path: Path
+
+    def discard(self) -> None:
+        """Nothing to delete: the file is not the service's."""
+
+
+@dataclass(frozen=True, slots=True)
+class Samples:
+    """Audio already decoded: 16 kHz mono float32 samples (a live stream's utterance, the CLI's file)."""
+
+    audio: np.ndarray
+
+    def discard(self) -> None:
+        """Nothing to delete; the samples go with the request."""
+
+
+AudioInput = UploadedFile | AudioFile | Samples
+
+
+class TranscriptStream:
+    """Segments as they are decoded, then the whole transcript; iterate it once."""
+
+    def __init__(self, queue: asyncio.Queue[Segment | None], job: asyncio.Future[Transcript]) -> None:
+        self._queue = queue
+        self._job = job
+
+    async def __aiter__(self) -> AsyncIterator[Segment]:
+        while (segment := await self._queue.get()) is not None:
+            yield segment
+
+    async def result(self) -> Transcript:
+        """The transcript once every segment is out (raises what the work raised)."""
+        return await asyncio.shield(self._job)
+
+
+class TranscriptionService:
+    """Requests to transcripts, through the model manager's leases and the scheduler's slots."""
+
+    def __init__(self, policy: DecodingPolicy, models: ModelManager, scheduler: Scheduler) -> None:
+        self.policy = policy
+        self.models = models
+        self.scheduler = scheduler
+
+    def options(self, request: TranscriptionRequest, model: Transcriber) -> DecodeOptions:
+        """The decoding options for ``request`` on ``model``: the only place this mapping is made."""
+        if request.task == "translate" and not model.multilingual:
+            raise InvalidParameter(
+                f"The model '{model.name}' is English-only and cannot translate; use a multilingual model.",
+                param="model",
+            )
+        return DecodeOptions(
+            task=request.task,
+            language=request.language,
+            prompt=request.prompt,
+            temperature=request.temperature,
+            word_timestamps=request.word_timestamps,
+            beam_size=1 if self.policy.profile == "fast" else 5,
+            vad_filter=self.policy.vad_filter,
+            temperature_fallback=self.policy.temperature_fallback,
+            hotwords=request.hotwords,
+            early_text=request.stream,
+        )
+
+    async def transcribe(
+        self,
+        audio: AudioInput,
+        request: TranscriptionRequest,
+        *,
+        cancel: CancelToken,
+        on_segment: Callable[[Segment], None] | None = None,
+        on_decoded: Callable[[float], None] | None = None,
+    ) -> Transcript:
+        """The whole transcript of ``audio``. Callbacks run in the worker thread.
+
+        If the caller is cancelled, the token fires and the work winds down on its own; the model lease
+        and the slot are released only when the worker thread has returned.
+        """
+        job = asyncio.ensure_future(self._job(audio, request, cancel, on_segment, on_decoded))
+        try:
+            return await asyncio.shield(job)
+        except asyncio.CancelledError:
+            cancel.cancel()
+            job.add_done_callback(_consume)
+            raise
+
+    async def stream(
+        self, audio: AudioInput, request: TranscriptionRequest, *, cancel: CancelToken
+    ) -> TranscriptStream:
+        """Start the work and return once the audio is decoded, so that a queue refusal or bad audio is
+        raised before a front end commits to a streamed answer; then iterate the segments."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Segment | None] = asyncio.Queue()
+        decoded: asyncio.Future[None] = loop.create_future()
+
+        def segment_out(segment: Segment) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, segment)
+
+        def settle() -> None:
+            if not decoded.done():
+                decoded.set_result(None)
+
+        def decoded_now(_: float) -> None:
+            loop.call_soon_threadsafe(settle)
+
+        job = asyncio.ensure_future(self._job(audio, request, cancel, segment_out, decoded_now))
+        job.add_done_callback(lambda _: queue.put_nowait(None))
+        pending: set[asyncio.Future[Any]] = {job, decoded}
+        try:
+            await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            cancel.cancel()
+            job.add_done_callback(_consume)
+            raise
+        finally:
+            decoded.cancel()
+        if job.done():
+            job.result()  # raises the refusal or the decoding error now
+        return TranscriptStream(queue, job)
+
+    async def _job(
+        self,
+        audio: AudioInput,
+        request: TranscriptionRequest,
+        cancel: CancelToken,
+        on_segment: Callable[[Segment], None] | None,
+        on_decoded: Callable[[float], None] | None,
+    ) -> Transcript:
+        """Lease the model, take a slot, decode and transcribe; the upload is deleted in every path."""
+        try:
+            async with self._lease(request.model) as model:
+                options = self.options(request, model)
+
+                def work(token: CancelToken) -> Transcript:
+                    samples = self._decode(audio)
+                    if on_decoded is not None:
+                        on_decoded(len(samples) / SAMPLE_RATE)
+                    token.check()
+                    return model.transcribe(samples, options, cancel=token, on_segment=on_segment)
+
+                return await self.scheduler.run(work, cancel)
+        finally:
+            audio.discard()
+
+    @contextlib.asynccontextmanager
+    async def _lease(self, requested: str | None) -> AsyncIterator[Transcriber]:
+        try:
+            lease = self.models.lease(requested)
+            model = await lease.__aenter__()
+        except ModelUnavailable as exc:
+            raise ModelNotFound(requested or "default", exc.reason) from None
+        try:
+            yield model
+        finally:
+            await lease.__aexit__(None, None, None)
+
+    def _decode(self, audio: AudioInput) -> np.ndarray:
+        """16 kHz mono samples; an upload is deleted as soon as its samples are in memory."""
+        if isinstance(audio, Samples):
+            return audio.audio
+        try:
+            return decode_file(
+                audio.path,
+                max_seconds=self.policy.max_audio_seconds,
+                max_decode_seconds=self.policy.max_decode_seconds,
+            ).samples
+        finally:
+            audio.discard()
+
+
+def _consume(future: asyncio.Future[Transcript]) -> None:
+    """Retrieve an abandoned job's outcome, so that its exception is not reported as never retrieved."""
+    if not future.cancelled():
+        future.exception()
