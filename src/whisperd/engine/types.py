@@ -18,6 +18,8 @@ __all__ = [
     "CancelToken",
     "Cancelled",
     "DecodeOptions",
+    "Recorder",
+    "Recording",
     "Segment",
     "Task",
     "Transcriber",
@@ -160,6 +162,26 @@ class DecodeOptions:
         return (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 
 
+class Recording(Protocol):
+    """Decoded audio as an engine keeps it: whole, or (a long file) only what lies near speech."""
+
+    @property
+    def duration(self) -> float:
+        """Seconds of the original audio, silence included."""
+        ...
+
+
+class Recorder(Protocol):
+    """Takes decoded blocks as they come (16 kHz mono, int16 or float32) and keeps what the engine needs.
+
+    Memory then follows what is kept, not the upload's length: a long file of silence costs nothing.
+    """
+
+    def feed(self, block: np.ndarray) -> None: ...
+
+    def finish(self) -> Recording: ...
+
+
 class Transcriber(Protocol):
     """What the service needs of a loaded model (faster-whisper's adapter is the one implementation)."""
 
@@ -169,9 +191,13 @@ class Transcriber(Protocol):
     @property
     def multilingual(self) -> bool: ...
 
+    def recorder(self, options: DecodeOptions) -> Recorder:
+        """Where the decoded blocks of one request go before :meth:`transcribe`."""
+        ...
+
     def transcribe(
         self,
-        audio: np.ndarray,
+        audio: np.ndarray | Recording,
         options: DecodeOptions,
         *,
         cancel: CancelToken | None = None,

@@ -1,10 +1,13 @@
-"""Uploaded bytes to 16 kHz mono float32 samples, within limits of duration and decode time.
+"""Uploaded bytes to 16 kHz mono samples, block by block, within limits of duration and decode time.
 
 The container and codec are found from the content (PyAV/FFmpeg probing), never from the file name or
 MIME type, so a Telegram voice note named ``voice.bin`` decodes as well as ``voice.ogg``. The decoding
 pipeline is faster-whisper's own (s16 mono resampling in 500 000-sample groups), so that samples and
-therefore transcripts match what faster-whisper gives for the same file, with two additions: decoding
-stops as soon as the audio is longer than allowed, and a wall-clock budget stops hostile files early.
+therefore transcripts match what faster-whisper gives for the same file, with three differences: the
+samples come out as a stream of int16 blocks (:func:`decode_blocks`) so that whoever consumes them can
+keep only what it needs (the engine keeps only the audio near speech of a long file, so memory does
+not grow with silence); decoding stops as soon as the audio is longer than allowed; and a wall-clock
+budget stops hostile files early.
 """
 
 from __future__ import annotations
@@ -22,8 +25,7 @@ import numpy as np
 from whisperd.engine.types import SAMPLE_RATE
 from whisperd.errors import AudioTooLong, DecodeTimeout, EmptyFile, InvalidAudio
 
-__all__ = ["SAMPLE_RATE", "DecodedAudio", "decode_file"]
-
+__all__ = ["DecodedAudio", "decode_blocks", "decode_file"]
 
 _GROUP_SAMPLES = 500_000
 _MAX_BAD_FRAMES_IN_A_ROW = 1000
@@ -31,7 +33,7 @@ _MAX_BAD_FRAMES_IN_A_ROW = 1000
 
 @dataclass(frozen=True, slots=True)
 class DecodedAudio:
-    """Samples ready for the model, and how long they last."""
+    """A whole recording, ready for the model, and how long it lasts."""
 
     samples: np.ndarray
 
@@ -40,15 +42,21 @@ class DecodedAudio:
         return len(self.samples) / SAMPLE_RATE
 
 
-def decode_file(path: Path, *, max_seconds: float, max_decode_seconds: float) -> DecodedAudio:
-    """Decode the first audio stream of ``path``; raise a client error for anything unusable."""
+def decode_blocks(path: Path, *, max_seconds: float, max_decode_seconds: float) -> Iterator[np.ndarray]:
+    """The first audio stream of ``path`` as int16 blocks (16 kHz mono); a client error for anything unusable.
+
+    Blocks are a few tens of seconds at most. The error for audio over ``max_seconds`` comes as soon as
+    the decoder passes the limit, whatever the consumer did with the blocks before it. The
+    ``max_decode_seconds`` budget counts the decoder's own time only, not what the consumer spends on
+    each block between two of them (the engine's voice activity detection).
+    """
     import av  # PyAV pulls in FFmpeg: imported on first use, not with the package
 
     if path.stat().st_size == 0:
         raise EmptyFile
     max_samples = int(max_seconds * SAMPLE_RATE)
-    deadline = time.monotonic() + max_decode_seconds
-    chunks: list[np.ndarray] = []
+    spent = 0.0
+    resumed = time.monotonic()
     total = 0
     try:
         with av.open(str(path), mode="r", metadata_errors="ignore") as container:
@@ -58,15 +66,17 @@ def decode_file(path: Path, *, max_seconds: float, max_decode_seconds: float) ->
             frames = _grouped(_valid_frames(container.decode(audio=0), av), av)
             for frame in itertools.chain(frames, [None]):
                 for out in resampler.resample(frame):
-                    array = out.to_ndarray().reshape(-1)
-                    chunks.append(array)
-                    total += len(array)
+                    block: np.ndarray = out.to_ndarray().reshape(-1)
+                    total += len(block)
                     if total > max_samples:
                         raise AudioTooLong(max_seconds)
-                if time.monotonic() > deadline:
+                    spent += time.monotonic() - resumed
+                    yield block
+                    resumed = time.monotonic()
+                if spent + time.monotonic() - resumed > max_decode_seconds:
                     raise DecodeTimeout(max_decode_seconds)
             del resampler
-    except (AudioTooLong, DecodeTimeout, InvalidAudio, EmptyFile):
+    except (AudioTooLong, DecodeTimeout, InvalidAudio, EmptyFile, GeneratorExit):
         raise
     except av.error.FFmpegError as exc:
         raise InvalidAudio(_short(exc)) from exc
@@ -76,8 +86,12 @@ def decode_file(path: Path, *, max_seconds: float, max_decode_seconds: float) ->
         gc.collect()  # PyAV resamplers hold native buffers until collected (faster-whisper #390)
     if total == 0:
         raise InvalidAudio("no audio could be decoded from the file")
-    samples = np.concatenate(chunks).astype(np.float32) / 32768.0
-    return DecodedAudio(samples)
+
+
+def decode_file(path: Path, *, max_seconds: float, max_decode_seconds: float) -> DecodedAudio:
+    """The whole recording as float32 samples (for short files, tests and tools; the server streams)."""
+    blocks = list(decode_blocks(path, max_seconds=max_seconds, max_decode_seconds=max_decode_seconds))
+    return DecodedAudio(np.concatenate(blocks).astype(np.float32) / 32768.0)
 
 
 def _valid_frames(frames: Iterator[Any], av: Any) -> Iterator[Any]:

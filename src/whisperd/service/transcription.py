@@ -29,16 +29,16 @@ from whisperd.config import DecodingPolicy
 from whisperd.engine.catalog import ModelUnavailable
 from whisperd.engine.manager import ModelManager
 from whisperd.engine.types import (
-    SAMPLE_RATE,
     CancelToken,
     DecodeOptions,
+    Recording,
     Segment,
     Task,
     Transcriber,
     Transcript,
 )
 from whisperd.errors import InvalidParameter, ModelNotFound
-from whisperd.media.audio import decode_file
+from whisperd.media.audio import decode_blocks
 from whisperd.service.scheduler import Scheduler
 
 __all__ = [
@@ -215,11 +215,11 @@ class TranscriptionService:
                 options = self.options(request, model)
 
                 def work(token: CancelToken) -> Transcript:
-                    samples = self._decode(audio)
+                    recording = self._record(audio, model, options)
                     if on_decoded is not None:
-                        on_decoded(len(samples) / SAMPLE_RATE)
+                        on_decoded(recording.duration)
                     token.check()
-                    return model.transcribe(samples, options, cancel=token, on_segment=on_segment)
+                    return model.transcribe(recording, options, cancel=token, on_segment=on_segment)
 
                 return await self.scheduler.run(work, cancel)
         finally:
@@ -237,16 +237,20 @@ class TranscriptionService:
         finally:
             await lease.__aexit__(None, None, None)
 
-    def _decode(self, audio: AudioInput) -> np.ndarray:
-        """16 kHz mono samples; an upload is deleted as soon as its samples are in memory."""
+    def _record(self, audio: AudioInput, model: Transcriber, options: DecodeOptions) -> Recording:
+        """The audio decoded into the model's recorder, block by block; an upload is deleted at the end."""
+        recorder = model.recorder(options)
         if isinstance(audio, Samples):
-            return audio.audio
+            recorder.feed(audio.audio)
+            return recorder.finish()
         try:
-            return decode_file(
+            for block in decode_blocks(
                 audio.path,
                 max_seconds=self.policy.max_audio_seconds,
                 max_decode_seconds=self.policy.max_decode_seconds,
-            ).samples
+            ):
+                recorder.feed(block)
+            return recorder.finish()
         finally:
             audio.discard()
 

@@ -25,7 +25,6 @@ CHUNK_WORKERS = 8
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="review: each long request starts a thread pool of its own")
 def test_concurrent_long_requests_share_one_chunk_pool(tmp_path: Path, cache_dir: Path) -> None:
     clip = long_speech(tmp_path / "jfk-x22.wav", 22)  # about 4 minutes: nine chunks of 30 s at most
     server = start_server(

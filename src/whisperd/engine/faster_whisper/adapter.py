@@ -25,11 +25,25 @@ import numpy as np
 
 from whisperd.engine.catalog import CatalogEntry
 from whisperd.engine.faster_whisper.batching import BatchingWhisper, Scope
-from whisperd.engine.faster_whisper.chunking import Chunk
 from whisperd.engine.faster_whisper.language import WINDOW_SECONDS, first_window_speech, language_of_window
-from whisperd.engine.faster_whisper.longform import speech_chunks, to_segment, transcribe_chunks
+from whisperd.engine.faster_whisper.longform import (
+    chunk_segment,
+    speech_as_one,
+    speech_chunks,
+    to_segment,
+    transcribe_chunks,
+)
+from whisperd.engine.faster_whisper.recording import SpeechRecorder, SpeechRecording, WholeRecording
 from whisperd.engine.tuning import Placement
-from whisperd.engine.types import SAMPLE_RATE, Cancelled, CancelToken, DecodeOptions, Segment, Transcript
+from whisperd.engine.types import (
+    SAMPLE_RATE,
+    Cancelled,
+    CancelToken,
+    DecodeOptions,
+    Recording,
+    Segment,
+    Transcript,
+)
 
 __all__ = ["WhisperEngine", "cuda_device_count", "decode_kwargs"]
 
@@ -134,32 +148,41 @@ class WhisperEngine:
         tokenizer = Tokenizer(self._model.hf_tokenizer, self.multilingual, task="transcribe", language="en")
         model.generate(encoded, [list(tokenizer.sot_sequence)], beam_size=1, max_length=4)
 
+    def recorder(self, options: DecodeOptions) -> SpeechRecorder:
+        """Where a request's decoded blocks go: all kept up to one window (or the chunking length, if
+        longer); beyond that, with VAD on, only the audio near speech."""
+        whole = max(self.placement.chunk_seconds, WINDOW_SECONDS) * SAMPLE_RATE
+        return SpeechRecorder(whole_samples=int(whole), gate=options.vad_filter)
+
     def transcribe(
         self,
-        audio: np.ndarray,
+        audio: np.ndarray | Recording,
         options: DecodeOptions,
         *,
         cancel: CancelToken | None = None,
         on_segment: Callable[[Segment], None] | None = None,
     ) -> Transcript:
-        """Decode ``audio`` (16 kHz mono float32). Blocking: call it from a worker thread."""
+        """Decode ``audio`` (16 kHz mono float32, or what :meth:`recorder` kept). Blocking: call it from a
+        worker thread."""
         cancel = cancel or CancelToken()
+        if isinstance(audio, np.ndarray):
+            recorder = self.recorder(options)
+            recorder.feed(audio)
+            audio = recorder.finish()
+        if isinstance(audio, SpeechRecording):
+            return self._transcribe_speech(audio, options, cancel, on_segment)
+        assert isinstance(audio, WholeRecording)
+        return self._transcribe_whole(audio.samples, options, cancel, on_segment)
+
+    def _transcribe_whole(
+        self,
+        audio: np.ndarray,
+        options: DecodeOptions,
+        cancel: CancelToken,
+        on_segment: Callable[[Segment], None] | None,
+    ) -> Transcript:
+        """faster-whisper's ``transcribe`` on every sample, its own VAD included: short audio, or VAD off."""
         scope = Scope()
-        chunks = self._long_form(audio, options)
-        if chunks is not None:
-            assert self._chunk_pool is not None
-            return transcribe_chunks(
-                self._model,
-                self.multilingual,
-                audio,
-                chunks,
-                options,
-                decode_kwargs(options),
-                pool=self._chunk_pool,
-                session=lambda: self._session(options, scope),
-                cancel=cancel,
-                on_segment=on_segment,
-            )
         kwargs = decode_kwargs(options)
         detected: tuple[str, float] | None = None
         if options.language:
@@ -173,19 +196,53 @@ class WhisperEngine:
             kwargs["language"] = detected[0]
         with self._session(options, scope):
             raw_segments, info = self._model.transcribe(audio, **kwargs)
-            segments: list[Segment] = []
-            for raw in raw_segments:
-                if cancel.cancelled:
-                    raise Cancelled
-                segment = to_segment(len(segments), raw)
-                segments.append(segment)
-                if on_segment is not None:
-                    on_segment(segment)
+            segments = _collected(raw_segments, cancel, on_segment, to_segment)
         return Transcript(
             segments=segments,
             language=str(info.language),
             language_probability=float(info.language_probability if detected is None else detected[1]),
             duration=float(info.duration),
+        )
+
+    def _transcribe_speech(
+        self,
+        recording: SpeechRecording,
+        options: DecodeOptions,
+        cancel: CancelToken,
+        on_segment: Callable[[Segment], None] | None,
+    ) -> Transcript:
+        """A long recording of which only the speech was kept: its chunks side by side when batching,
+        else all its speech window after window (what faster-whisper's VAD filter does, step for step)."""
+        scope = Scope()
+        if self.batcher is not None and self._chunk_pool is not None and self.placement.chunk_seconds > 0:
+            chunks = speech_chunks(recording)
+            if chunks:
+                return transcribe_chunks(
+                    self._model,
+                    self.multilingual,
+                    recording,
+                    chunks,
+                    options,
+                    decode_kwargs(options),
+                    pool=self._chunk_pool,
+                    session=lambda: self._session(options, scope),
+                    cancel=cancel,
+                    on_segment=on_segment,
+                )
+        speech = speech_as_one(recording)
+        if speech is None:  # nothing but silence: nothing to decode
+            return Transcript([], options.language or "en", 0.0, recording.duration)
+        kwargs = {**decode_kwargs(options), "vad_filter": False}
+        with self._session(options, scope):
+            raw_segments, info = self._model.transcribe(speech.audio(recording.fetch), **kwargs)
+            segments = _collected(
+                raw_segments, cancel, on_segment, lambda index, raw: chunk_segment(index, raw, speech)
+            )
+        return Transcript(
+            segments=segments,
+            language=str(info.language),
+            language_probability=float(info.language_probability),
+            duration=recording.duration,
         )
 
     def close(self) -> None:
@@ -213,12 +270,20 @@ class WhisperEngine:
             else:
                 yield
 
-    def _long_form(self, audio: np.ndarray, options: DecodeOptions) -> list[Chunk] | None:
-        """VAD chunks for audio long enough to gain from them, or None to decode window after window."""
-        limit = self.placement.chunk_seconds
-        if self.batcher is None or self._chunk_pool is None or not options.vad_filter or limit <= 0:
-            return None
-        if len(audio) <= max(limit, WINDOW_SECONDS) * SAMPLE_RATE:
-            return None
-        chunks = speech_chunks(audio)
-        return chunks if len(chunks) > 1 else None
+
+def _collected(
+    raw_segments: Any,
+    cancel: CancelToken,
+    on_segment: Callable[[Segment], None] | None,
+    convert: Callable[[int, Any], Segment],
+) -> list[Segment]:
+    """Consume faster-whisper's lazy generator once, stopping between two segments when cancelled."""
+    segments: list[Segment] = []
+    for raw in raw_segments:
+        if cancel.cancelled:
+            raise Cancelled
+        segment = convert(len(segments), raw)
+        segments.append(segment)
+        if on_segment is not None:
+            on_segment(segment)
+    return segments

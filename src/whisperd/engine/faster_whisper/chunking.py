@@ -11,6 +11,7 @@ its spans are removed) to a time in the original recording.
 from __future__ import annotations
 
 import bisect
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,9 +51,9 @@ class Chunk:
         """Where the chunk begins in the recording, in seconds."""
         return self.spans[0].start / self.rate
 
-    def audio(self, recording: np.ndarray) -> np.ndarray:
-        """The chunk's samples: its spans of ``recording`` joined."""
-        return np.concatenate([recording[span.start : span.end] for span in self.spans])
+    def audio(self, fetch: Callable[[int, int], np.ndarray]) -> np.ndarray:
+        """The chunk's samples: its spans joined, each read with ``fetch(start, end)`` from the recording."""
+        return np.concatenate([fetch(span.start, span.end) for span in self.spans])
 
     def original_time(self, seconds: float, *, span: int | None = None, is_end: bool = False) -> float:
         """A time inside the chunk as a time in the recording.

@@ -1,5 +1,9 @@
 """Long audio: cut at pauses into chunks, the chunks decoded side by side on one shared pool.
 
+Long recordings reach this module as :class:`~whisperd.engine.faster_whisper.recording.SpeechRecording`
+(only the audio near speech was kept while decoding); the spans come from the VAD probabilities of the
+whole recording, computed as it was decoded.
+
 Decoding a long file window after window is serial: each window starts where the last one's text
 ended. Cut instead at the pauses that voice activity detection finds, every chunk is independent, so the
 chunks of one file (and of every other request) are decoded at once and the batcher merges their model
@@ -17,10 +21,11 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, wait
 from typing import Any
 
-import numpy as np
+from faster_whisper.vad import VadOptions
 
 from whisperd.engine.faster_whisper.chunking import Chunk, Span, pack
 from whisperd.engine.faster_whisper.language import WINDOW_SECONDS, detect, language_of_window
+from whisperd.engine.faster_whisper.recording import SpeechRecording, check_covered
 from whisperd.engine.types import (
     SAMPLE_RATE,
     Cancelled,
@@ -31,29 +36,49 @@ from whisperd.engine.types import (
     Word,
 )
 
-__all__ = ["SessionFactory", "chunk_segment", "speech_chunks", "to_segment", "transcribe_chunks"]
+__all__ = [
+    "CHUNK_VAD",
+    "PLAIN_VAD",
+    "SessionFactory",
+    "chunk_segment",
+    "speech_as_one",
+    "speech_chunks",
+    "to_segment",
+    "transcribe_chunks",
+]
 
 SessionFactory = Callable[[], contextlib.AbstractContextManager[None]]
 """Enters the request's batching session on the calling thread (a no-op without batching)."""
 
 
-def speech_chunks(audio: np.ndarray) -> list[Chunk]:
-    """The speech of ``audio`` packed into chunks of at most one window, split at pauses of 160 ms.
+CHUNK_VAD = VadOptions(max_speech_duration_s=WINDOW_SECONDS, min_silence_duration_ms=160)
+"""faster-whisper's ``BatchedInferencePipeline`` settings: never beyond one window, split at every short
+pause so that a chunk rarely cuts a word."""
 
-    These are faster-whisper's ``BatchedInferencePipeline`` settings: never beyond one window, split at
-    every short pause so that a chunk rarely cuts a word.
-    """
-    from faster_whisper.vad import VadOptions, get_speech_timestamps
+PLAIN_VAD = VadOptions()
+"""faster-whisper's own defaults for ``transcribe(vad_filter=True)``: what a long file decoded window
+after window keeps."""
 
-    vad = VadOptions(max_speech_duration_s=WINDOW_SECONDS, min_silence_duration_ms=160)
-    spans = [Span(int(t["start"]), int(t["end"])) for t in get_speech_timestamps(audio, vad)]
+check_covered(CHUNK_VAD, PLAIN_VAD)
+
+
+def speech_chunks(recording: SpeechRecording) -> list[Chunk]:
+    """The speech of ``recording`` packed into chunks of at most one window (:data:`CHUNK_VAD`)."""
+    spans = [Span(int(t["start"]), int(t["end"])) for t in recording.kept.timestamps(CHUNK_VAD)]
     return pack(spans, WINDOW_SECONDS, SAMPLE_RATE)
+
+
+def speech_as_one(recording: SpeechRecording) -> Chunk | None:
+    """All the speech of ``recording`` (:data:`PLAIN_VAD`) as one chunk, or None if there is none."""
+    spans = [Span(int(t["start"]), int(t["end"])) for t in recording.kept.timestamps(PLAIN_VAD)]
+    spans = [span for span in spans if span.length > 0]
+    return Chunk(tuple(spans), SAMPLE_RATE) if spans else None
 
 
 def transcribe_chunks(
     model: Any,
     multilingual: bool,
-    audio: np.ndarray,
+    recording: SpeechRecording,
     chunks: list[Chunk],
     options: DecodeOptions,
     kwargs: dict[str, Any],
@@ -68,7 +93,7 @@ def transcribe_chunks(
     The language is detected once, on the first chunk, and imposed on the rest. A failure or a
     cancellation stops the chunks not yet started; those already running stop at their next segment.
     """
-    first = chunks[0].audio(audio)
+    first = chunks[0].audio(recording.fetch)
     with session():
         found = language_of_window(model, first if not options.language else None, multilingual)
         language, probability = (
@@ -81,7 +106,7 @@ def transcribe_chunks(
     forget = cancel.on_cancel(stop.cancel)
     try:
         for chunk in chunks:
-            futures.append(pool.submit(_decode_chunk, model, chunk, audio, chunk_kwargs, session, stop))
+            futures.append(pool.submit(_decode_chunk, model, chunk, recording, chunk_kwargs, session, stop))
             if options.early_text and len(futures) == 1:
                 futures[0].result()  # streaming: the first text before the full batches
         for future in futures:
@@ -102,14 +127,14 @@ def transcribe_chunks(
         segments=segments,
         language=language,
         language_probability=probability,
-        duration=len(audio) / SAMPLE_RATE,
+        duration=recording.duration,
     )
 
 
 def _decode_chunk(
     model: Any,
     chunk: Chunk,
-    recording: np.ndarray,
+    recording: SpeechRecording,
     kwargs: dict[str, Any],
     session: SessionFactory,
     cancel: CancelToken,
@@ -133,7 +158,7 @@ def _decode_chunk(
 def _decode_part(
     model: Any,
     part: Chunk,
-    recording: np.ndarray,
+    recording: SpeechRecording,
     kwargs: dict[str, Any],
     session: SessionFactory,
     cancel: CancelToken,
@@ -142,7 +167,7 @@ def _decode_part(
     cancel.check()
     found = []
     with session():
-        raw_segments, _ = model.transcribe(part.audio(recording), **kwargs)
+        raw_segments, _ = model.transcribe(part.audio(recording.fetch), **kwargs)
         for raw in _checked(raw_segments, cancel):
             found.append(raw)
     return found

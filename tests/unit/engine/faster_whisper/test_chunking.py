@@ -51,7 +51,9 @@ def test_pack_loses_nothing_and_respects_the_limit(parts: list[tuple[int, int]])
 def test_chunk_audio_joins_its_spans() -> None:
     recording = np.arange(100, dtype=np.float32)
     chunk = Chunk((Span(10, 20), Span(50, 55)), rate=10)
-    assert chunk.audio(recording).tolist() == list(range(10, 20)) + list(range(50, 55))
+    assert chunk.audio(lambda start, end: recording[start:end]).tolist() == list(range(10, 20)) + list(
+        range(50, 55)
+    )
     assert chunk.seconds == 1.5
     assert chunk.start == 1.0
 
