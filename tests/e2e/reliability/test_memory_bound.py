@@ -62,7 +62,9 @@ def test_long_silent_uploads_at_once_stay_within_the_budget(
             assert response.json()["text"] == ""
             assert response.json()["duration"] == pytest.approx(HOURS * 3600, abs=1)
         growth = server.memory_mib("VmHWM") - before
-        print(f"\nmemory bound: RSS {before:.0f} MiB before, peak +{growth:.0f} MiB for {UPLOADS} x {HOURS} h")
+        print(
+            f"\nmemory bound: RSS {before:.0f} MiB before, peak +{growth:.0f} MiB for {UPLOADS} x {HOURS} h"
+        )
         assert growth < BUDGET_MIB, f"peak RSS grew by {growth:.0f} MiB"
         assert server.upload_files() == []
     finally:
