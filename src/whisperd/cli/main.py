@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from whisperd import __version__
 from whisperd.cli import doctor, models, serve, service, transcribe
+from whisperd.observability.memory import limit_malloc_arenas
 
 __all__ = ["build_parser", "main"]
 
@@ -27,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    limit_malloc_arenas()  # first, before any thread allocates: see whisperd.observability.memory
     parser = build_parser()
     args = parser.parse_args(argv)
     code: int = args.run(args)

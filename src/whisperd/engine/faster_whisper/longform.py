@@ -102,6 +102,7 @@ def transcribe_chunks(
     chunk_kwargs = {**kwargs, "language": language, "vad_filter": False}
     segments: list[Segment] = []
     futures: list[Future[list[tuple[Any, Chunk]]]] = []
+    future: Future[list[tuple[Any, Chunk]]] | None = None
     stop = CancelToken()  # the chunks' own token: a failed chunk stops its siblings, not the caller
     forget = cancel.on_cancel(stop.cancel)
     try:
@@ -123,6 +124,11 @@ def transcribe_chunks(
         raise
     finally:
         forget()
+        # a chunk's exception (Cancelled) is kept by its future, and its traceback holds this frame:
+        # drop the futures, so that exception -> frame -> futures -> exception is no cycle that would keep
+        # the model alive until the next garbage collection
+        futures.clear()
+        future = None
     return Transcript(
         segments=segments,
         language=language,
