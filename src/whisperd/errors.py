@@ -30,6 +30,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 __all__ = [
+    "SUPPORTED_FORMATS",
     "AudioTooLong",
     "AuthenticationFailed",
     "DecodeTimeout",

@@ -39,7 +39,21 @@ from whisperd.cli.diagnosis import (
     pinned_requirements,
 )
 
-__all__ = ["register"]
+__all__ = [
+    "WSL_NVIDIA_SMI",
+    "list_gpus",
+    "local_url",
+    "model_check",
+    "nvidia_smi_path",
+    "one_second_wav",
+    "packages_check",
+    "port_check",
+    "register",
+    "run",
+    "server_checks",
+    "server_key",
+    "unit_check",
+]
 
 WSL_NVIDIA_SMI = Path("/usr/lib/wsl/lib/nvidia-smi")
 

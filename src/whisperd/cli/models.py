@@ -16,7 +16,7 @@ from whisperd.config import Settings
 from whisperd.engine.catalog import ModelCatalog
 from whisperd.engine.hub import HUB_REPOS
 
-__all__ = ["register"]
+__all__ = ["register", "run_import", "run_list", "run_pull"]
 
 
 def register(commands: Any) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 from whisperd.config import Settings
 from whisperd.security import bind_refusal
 
-__all__ = ["register", "settings_from_args"]
+__all__ = ["register", "run", "settings_from_args"]
 
 _FLAG_FIELDS = (
     "host",

@@ -20,7 +20,7 @@ from whisperd.cli.systemd_unit import UNIT_NAME, UnitSpec, parse_assignment, ren
 from whisperd.config import Settings
 from whisperd.security import bind_refusal
 
-__all__ = ["find_executable", "register"]
+__all__ = ["find_executable", "register", "run_install", "run_show", "run_uninstall"]
 
 _ENABLE = (("daemon-reload",), ("enable", "--now", UNIT_NAME))
 _TRUE = {"1", "true", "yes", "on"}

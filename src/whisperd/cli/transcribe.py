@@ -27,7 +27,7 @@ from whisperd.cli.progress import LONG_AUDIO_SECONDS, Progress
 from whisperd.media.formats import ResponseFormat
 from whisperd.media.languages import language_code
 
-__all__ = ["EXTENSIONS", "OutputNames", "register"]
+__all__ = ["EXTENSIONS", "Failure", "OutputNames", "Runner", "register", "run"]
 
 EXTENSIONS: dict[str, str] = {
     "text": ".txt",

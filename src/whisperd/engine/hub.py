@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ALLOW_PATTERNS",
     "HUB_REPOS",
+    "OFFLINE_HINT",
     "ErrorKind",
     "ModelStoreError",
     "ProgressCallback",

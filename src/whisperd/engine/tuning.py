@@ -8,6 +8,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+__all__ = [
+    "Placement",
+    "ResolvedDevice",
+    "choose_batch_size",
+    "choose_compute_type",
+    "choose_device",
+    "choose_parallelism",
+    "place",
+]
+
 ResolvedDevice = Literal["cpu", "cuda"]
 
 

@@ -18,13 +18,17 @@ from whisperd.media.languages import language_code
 __all__ = [
     "ErrorDetail",
     "ErrorResponse",
+    "Granularity",
     "HealthResponse",
     "ModelList",
     "ModelObject",
     "ResidentModel",
+    "SegmentObject",
     "TranscriptionJSON",
     "TranscriptionParams",
     "TranscriptionVerbose",
+    "Usage",
+    "WordObject",
     "form_schema",
     "parse_params",
 ]

@@ -12,7 +12,17 @@ from typing import Any, Literal
 from whisperd.engine.types import Segment, Task, Transcript
 from whisperd.media.languages import language_name
 
-__all__ = ["CONTENT_TYPES", "ResponseFormat", "render", "srt", "text", "usage", "verbose_json", "vtt"]
+__all__ = [
+    "CONTENT_TYPES",
+    "ResponseFormat",
+    "json_body",
+    "render",
+    "srt",
+    "text",
+    "usage",
+    "verbose_json",
+    "vtt",
+]
 
 ResponseFormat = Literal["json", "text", "srt", "verbose_json", "vtt"]
 

@@ -6,6 +6,8 @@ turns one into the other; it is Whisper's own list.
 
 from __future__ import annotations
 
+__all__ = ["LANGUAGES", "language_code", "language_name"]
+
 LANGUAGES: dict[str, str] = {
     "en": "english", "zh": "chinese", "de": "german", "es": "spanish", "ru": "russian", "ko": "korean",
     "fr": "french", "ja": "japanese", "pt": "portuguese", "tr": "turkish", "pl": "polish", "ca": "catalan",

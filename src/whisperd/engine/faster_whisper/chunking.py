@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from whisperd.engine.types import SAMPLE_RATE
+
 __all__ = ["Chunk", "Span", "pack"]
 
 
@@ -36,7 +38,7 @@ class Chunk:
     """Consecutive speech spans decoded as one piece of audio, silences between them removed."""
 
     spans: tuple[Span, ...]
-    rate: int = 16_000
+    rate: int = SAMPLE_RATE
 
     @property
     def samples(self) -> int:
@@ -91,7 +93,7 @@ class Chunk:
         return min(index, len(self.spans) - 1)
 
 
-def pack(spans: list[Span], max_seconds: float = 30.0, rate: int = 16_000) -> list[Chunk]:
+def pack(spans: list[Span], max_seconds: float = 30.0, rate: int = SAMPLE_RATE) -> list[Chunk]:
     """Pack speech spans, in order, into chunks of at most ``max_seconds`` of speech.
 
     A span longer than the limit (voice activity detection splits speech at ``max_seconds``, so only by

@@ -34,7 +34,33 @@ import numpy as np
 import numpy.typing as npt
 from faster_whisper.vad import VadOptions, get_vad_model
 
-SAMPLING_RATE: Final = 16000
+from whisperd.engine.types import SAMPLE_RATE
+
+__all__ = [
+    "BATCH_WINDOWS",
+    "CONTEXT",
+    "DEFAULT_FLOOR",
+    "DEFAULT_MARGINS",
+    "MAX_MIN_SILENCE_MS",
+    "MAX_SPEECH_PAD_MS",
+    "STATE_SHAPE",
+    "WINDOW",
+    "BoolArray",
+    "FloatArray",
+    "Int16Array",
+    "KeptAudio",
+    "KeptRegion",
+    "SpeechKeeper",
+    "SpeechProbabilities",
+    "covers",
+    "kept_ranges",
+    "kept_windows",
+    "margins",
+    "probabilities_of",
+    "speech_timestamps",
+    "to_int16",
+]
+
 WINDOW: Final = 512
 """Samples per Silero window at 16 kHz; one probability per window."""
 CONTEXT: Final = 64
@@ -56,7 +82,7 @@ Int16Array = npt.NDArray[np.int16]
 BoolArray = npt.NDArray[np.bool_]
 
 # faster-whisper only splits a too-long span at a silence longer than this (its 98 ms, in samples).
-_SPLIT_SILENCE_SAMPLES: Final = SAMPLING_RATE * 98 / 1000
+_SPLIT_SILENCE_SAMPLES: Final = SAMPLE_RATE * 98 / 1000
 
 
 def _n_windows(n_samples: int) -> int:
@@ -213,7 +239,7 @@ class SpeechProbabilities:
         self._probs.extend(np.asarray(out, dtype=np.float32).reshape(count))
 
 
-def probabilities_of(audio: FloatArray, block: int = 30 * SAMPLING_RATE, session: Any = None) -> FloatArray:
+def probabilities_of(audio: FloatArray, block: int = 30 * SAMPLE_RATE, session: Any = None) -> FloatArray:
     """Probabilities of a whole float32 array, scored ``block`` samples at a time (no padded copy)."""
     vad = SpeechProbabilities(session)
     for lo in range(0, len(audio), block):
@@ -257,10 +283,10 @@ def speech_timestamps(
         )
     threshold = options.threshold
     neg_threshold = _neg_threshold(options)
-    min_speech_samples = SAMPLING_RATE * options.min_speech_duration_ms / 1000
-    speech_pad_samples = SAMPLING_RATE * options.speech_pad_ms / 1000
-    max_speech_samples = SAMPLING_RATE * options.max_speech_duration_s - WINDOW - 2 * speech_pad_samples
-    min_silence_samples = SAMPLING_RATE * options.min_silence_duration_ms / 1000
+    min_speech_samples = SAMPLE_RATE * options.min_speech_duration_ms / 1000
+    speech_pad_samples = SAMPLE_RATE * options.speech_pad_ms / 1000
+    max_speech_samples = SAMPLE_RATE * options.max_speech_duration_s - WINDOW - 2 * speech_pad_samples
+    min_silence_samples = SAMPLE_RATE * options.min_silence_duration_ms / 1000
     audio_length_samples = n_samples
 
     loud: list[bool] = (probs >= threshold).tolist()
@@ -374,8 +400,8 @@ def margins(
     For 2000 ms and 400 ms: (13, 67), i.e. 0.42 s before and 2.14 s after. The tests show that the
     bounds are reached (one window less loses audio a span needs) and hold on random sequences.
     """
-    pad_windows = math.ceil(SAMPLING_RATE * speech_pad_ms / 1000 / WINDOW)
-    silence_windows = max(math.ceil(SAMPLING_RATE * min_silence_duration_ms / 1000 / WINDOW) - 1, 0)
+    pad_windows = math.ceil(SAMPLE_RATE * speech_pad_ms / 1000 / WINDOW)
+    silence_windows = max(math.ceil(SAMPLE_RATE * min_silence_duration_ms / 1000 / WINDOW) - 1, 0)
     return pad_windows, max(silence_windows + 5, pad_windows + 8)
 
 

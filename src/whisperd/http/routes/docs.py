@@ -16,7 +16,7 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagge
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-__all__ = ["ASSETS", "router"]
+__all__ = ["ASSETS", "redoc", "router", "swagger", "swagger_redirect"]
 
 ASSETS = "/docs-assets"
 

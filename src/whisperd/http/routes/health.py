@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from whisperd.http.protocol import HealthResponse, ResidentModel
 from whisperd.http.routes import runtime_of
 
-__all__ = ["router"]
+__all__ = ["health", "router"]
 
 router = APIRouter(tags=["health"])
 

@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from whisperd.http.routes import runtime_of
 from whisperd.observability.metrics import CONTENT_TYPE
 
-__all__ = ["router"]
+__all__ = ["metrics", "router"]
 
 router = APIRouter(tags=["metrics"])
 

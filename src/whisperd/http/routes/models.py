@@ -20,7 +20,7 @@ from whisperd.http.protocol import ErrorResponse, ModelList, ModelObject
 from whisperd.http.routes import runtime_of
 from whisperd.runtime import Runtime
 
-__all__ = ["router"]
+__all__ = ["list_models", "load_model", "retrieve_model", "router", "unload_model"]
 
 router = APIRouter(prefix="/v1", tags=["models"])
 

@@ -36,7 +36,7 @@ from whisperd.observability.logs import sanitize
 from whisperd.observability.record import RequestRecord
 from whisperd.service.transcription import TranscriptionRequest, TranscriptStream, UploadedFile
 
-__all__ = ["router"]
+__all__ = ["create_transcription", "create_translation", "router"]
 
 router = APIRouter(prefix="/v1/audio", tags=["audio"])
 

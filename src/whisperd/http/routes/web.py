@@ -20,7 +20,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.responses import Response
 from starlette.types import Scope
 
-__all__ = ["CONTENT_SECURITY_POLICY", "STATIC_DIR", "router"]
+__all__ = ["CONTENT_SECURITY_POLICY", "STATIC_DIR", "page", "router"]
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
