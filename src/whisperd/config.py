@@ -110,8 +110,10 @@ class Settings(BaseSettings):
     vad_filter: bool = True
     """Skip non-speech with Silero VAD: silence yields empty text instead of an invented phrase."""
     temperature_fallback: bool = True
-    """With temperature 0, retry failed windows at higher temperatures (OpenAI's behaviour). Off makes
-    every output reproducible, at the cost of occasional repetition loops."""
+    """With temperature 0, retry failed windows at higher temperatures (OpenAI's behaviour), which samples
+    at random. Off makes a request's text reproducible when it runs alone, at the cost of occasional
+    repetition loops; under concurrent load, batched decoding can still change a word here and there
+    (see the README's Performance section)."""
 
     # --- limits --------------------------------------------------------------------------------
     max_upload_bytes: int = Field(default=25 * 1024 * 1024, gt=0)

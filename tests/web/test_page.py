@@ -10,13 +10,14 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import srt
 import webvtt
 from bench.wer import wer
 from playwright.sync_api import Browser, Locator, expect
 
-from tests.support.media import JFK_TEXT, long_speech
+from tests.support.media import JFK_TEXT, long_speech, upload
 from tests.support.servers import RunningServer
 from tests.web.browser import WebPage
 from tests.web.conftest import tab
@@ -103,6 +104,23 @@ def test_subtitle_downloads_parse(jfk_job: tuple[WebPage, Locator]) -> None:
     captions = webvtt.from_string(body).captions
     assert [c.text for c in captions] == [c.content for c in cues]
     assert [c.start_in_seconds for c in captions] == [c.start.total_seconds() for c in cues]
+
+
+def test_subtitle_downloads_are_the_servers_own(
+    jfk_job: tuple[WebPage, Locator], server: RunningServer, jfk: Path
+) -> None:
+    """The page writes SRT and VTT itself from its verbose_json answer; they are what the server writes."""
+    web, job = jfk_job
+    for kind in ("srt", "vtt"):
+        _, downloaded = web.download(job, kind)
+        served = httpx.post(
+            f"{server.api_url}/audio/transcriptions",
+            files={"file": upload(jfk)},
+            data={"model": "whisper-1", "response_format": kind},
+            timeout=120,
+        )
+        assert served.status_code == 200
+        assert downloaded == served.text
 
 
 def test_text_json_and_clipboard(jfk_job: tuple[WebPage, Locator]) -> None:

@@ -1,5 +1,6 @@
-"""The inference side: engine types, model packs, the registry and the faster-whisper adapter.
+"""The inference side: engine types, the catalogue of models present, the model manager and its leases.
 
-Only :mod:`whisperd.engine.faster_whisper.adapter` and :mod:`whisperd.engine.device` import faster_whisper or
-ctranslate2, and they do so lazily, so that importing whisperd stays cheap.
+``faster_whisper/`` is the only sub-package that imports faster_whisper or ctranslate2; the rest of the
+engine (catalogue, packs, hub and import, eviction, tuning) is plain Python and file-system work, and
+nothing here loads a model at import time.
 """

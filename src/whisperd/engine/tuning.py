@@ -59,9 +59,10 @@ def choose_compute_type(requested: str, device: ResolvedDevice) -> str:
 def choose_parallelism(cpu_count: int, device: ResolvedDevice, threads: int, workers: int) -> tuple[int, int]:
     """Threads per replica and number of replicas.
 
-    Measured on 2 cores with tiny.en, 4 concurrent requests: 1 thread x 2 replicas ran twice as fast as
-    2 threads x 1 replica, while a lone request is fastest with every core. Two replicas that each may
-    use every core give both: a lone request gets all cores, two requests run side by side.
+    Concurrent requests ran faster on one thread per replica than on one replica with every thread,
+    while a lone request is fastest with every core (figures in ``bench/results/2026-11-24-tuning.md``).
+    Two replicas that each may use every core give both: a lone request gets all cores, two requests
+    run side by side.
     """
     cores = max(1, cpu_count)
     if device == "cuda":
@@ -72,9 +73,9 @@ def choose_parallelism(cpu_count: int, device: ResolvedDevice, threads: int, wor
 def choose_batch_size(requested: int, device: ResolvedDevice, batching: bool) -> int:
     """Windows per batched call: 8 on the CPU, 16 on a GPU, unless set; 1 when batching is off.
 
-    On 2 CPU cores with ``base`` int8, decoding 4 windows together cost about half as much per window
-    as one at a time, and 8 about the same as 4 (the decoder stops being starved for memory bandwidth);
-    a GPU keeps gaining well beyond that.
+    A batch of windows costs far less per window than one window at a time on the CPU until the decoder
+    stops being starved for memory bandwidth, around 4-8 windows; a GPU keeps gaining well beyond that
+    (figures in ``bench/results/2026-11-24-tuning.md``).
     """
     if not batching:
         return 1

@@ -2,9 +2,8 @@
 
 A burst of concurrent requests makes CTranslate2 and numpy allocate buffers sized by the batch in
 flight; glibc keeps most of what they free inside its heaps and arenas, so the process's resident size
-after a burst depends on the last batches' shapes rather than on what is still in use (measured: 490 to
-550 MB after bursts of 50 requests to ``tiny.en``, with no growth over 500 requests). ``malloc_trim``
-hands the free pages back, so an idle server's RSS reflects its live memory: what a home server's owner
+after a burst depends on the last batches' shapes rather than on what is still in use (figures in
+``bench/results/2026-11-24-tuning.md``). ``malloc_trim`` hands the free pages back, so an idle server's RSS reflects its live memory: what a home server's owner
 sees in ``top``, and what a leak check can trust.
 
 ``malloc_trim`` shrinks only the main arena's top, though: memory freed in the per-thread arenas that

@@ -1,7 +1,8 @@
 // The downloads, written from one verbose_json answer (text, segments, words) in the browser.
 //
-// They follow whisperd's own writers (src/whisperd/formats.py) cue for cue, so a file downloaded here is
-// the one `response_format=srt` or `vtt` would have returned, without transcribing the audio again.
+// They follow whisperd's own writers (src/whisperd/media/formats.py) cue for cue, so a file downloaded here
+// has the cues `response_format=srt` or `vtt` would have returned, without transcribing the audio again
+// (tests/web/test_page.py compares a download with the server's own srt for the same upload).
 
 /** "00:01:02,345" (SRT) or "00:01:02.345" (VTT). */
 export function timestamp(seconds, separator) {
