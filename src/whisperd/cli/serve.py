@@ -1,4 +1,4 @@
-"""``whisperd serve``: run the HTTP server. Flags override ``WHISPERD_*`` environment variables."""
+"""``whisperd serve``: build the runtime and serve it over HTTP. Flags override ``WHISPERD_*`` variables."""
 
 from __future__ import annotations
 
@@ -62,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
 
     from whisperd.http.app import create_app
     from whisperd.observability.logs import configure_logging
+    from whisperd.runtime import Runtime
 
     settings = settings_from_args(args)
     has_keys = bool(settings.api_keys or settings.api_keys_file)
@@ -70,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"whisperd: {refusal}", file=sys.stderr)
         return 2
     log_file = configure_logging(settings.log_dir, settings.log_level)
-    app = create_app(settings)
+    runtime = Runtime(settings)  # the process's one copy of each model, under every front end it serves
+    app = create_app(runtime)
     logging.getLogger("whisperd").info(
         "whisperd listening on http://%s:%d (logs: %s)",
         settings.host,

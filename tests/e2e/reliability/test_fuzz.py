@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 import struct
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -113,7 +114,9 @@ def test_uploads_never_cause_a_server_error(
 
 @FUZZ
 @given(body=st.binary(max_size=2048), boundary=st.sampled_from(["b", "x", "", "b; charset=utf-8"]))
-def test_broken_multipart_bodies(http: httpx.Client, body: bytes, boundary: str) -> None:
+def test_broken_multipart_bodies(
+    server: RunningServer, http: httpx.Client, body: bytes, boundary: str
+) -> None:
     prefix = b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\n'
     for content in (body, prefix + body):
         response = http.post(
@@ -122,6 +125,7 @@ def test_broken_multipart_bodies(http: httpx.Client, body: bytes, boundary: str)
             headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
         )
         assert response.status_code < 500, response.text
+    assert server.deleted_open_files() == [], "a broken body kept its upload file open"
 
 
 def _raw_request(server: RunningServer, head: bytes, body: bytes) -> bytes:
@@ -147,11 +151,18 @@ def test_huge_declared_length_is_413_at_once(server: RunningServer, declared: in
 
 
 def test_body_shorter_than_declared_leaves_nothing(server: RunningServer) -> None:
+    """The client stops sending (and half-closes) long before its declared length: nothing stays held."""
+    before = server.open_fds()
     head = (
         b"POST /v1/audio/transcriptions HTTP/1.1\r\nHost: x\r\n"
         b"Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 500000\r\n\r\n"
     )
     _raw_request(server, head, b'--b\r\nContent-Disposition: form-data; name="file"; filename="a"\r\n\r\nabc')
+    deadline = time.monotonic() + 10
+    while server.upload_files() or server.deleted_open_files() or server.open_fds() > before:
+        assert time.monotonic() < deadline, (server.upload_files(), server.deleted_open_files())
+        time.sleep(0.05)
+    assert httpx.get(f"{server.url}/health", timeout=10).status_code == 200
 
 
 @pytest.fixture(scope="module")
