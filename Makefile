@@ -3,21 +3,30 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | sha256sum | cut -c1-12)
 SYSTEM_PACKAGES := ffmpeg sox espeak-ng chromium chromium-driver systemd curl
 PYTEST_ARGS ?=
 ARGS ?=
 
-.PHONY: setup system-deps serve test lint typecheck pytest bench clean
+.PHONY: setup system-deps serve test lint typecheck pytest bench lock clean
 
 setup: $(STAMP) system-deps
 
-$(STAMP): pyproject.toml
+# Installs exactly the versions in requirements.lock (what CI tested), whatever the index offers today.
+$(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[packs,dev]'
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[packs,dev]'
 	@rm -f $(VENV)/.installed-*
 	@touch $@
+
+# Resolve pyproject.toml's dependencies afresh in a throwaway environment and pin the result.
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/python -m pip install --quiet --upgrade pip
+	.lock-venv/bin/python -m pip install --quiet -e '.[packs,dev]'
+	{ head -2 requirements.lock; .lock-venv/bin/python -m pip freeze --exclude-editable | grep -v '^whisperd'; } > requirements.lock.new
+	mv requirements.lock.new requirements.lock && rm -rf .lock-venv
 
 # Tools the tests use to make audio, drive a browser, run the client script (curl) and verify the systemd
 # unit (systemd-analyze); installed with apt when missing.
