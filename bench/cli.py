@@ -189,7 +189,7 @@ def _contenders(
             )  # fmt: skip
         floors: dict[str, Contender] = {}
         env = {**os.environ, "PYTHONPATH": str(REPO), "WHISPERD_CACHE_DIR": str(cache_dir),
-               "WHISPERD_DEVICE": args.device, "WHISPERD_ALLOW_DOWNLOAD": "false"}  # fmt: skip
+               "WHISPERD_DEVICE": args.device}  # fmt: skip
         if not args.no_floor:
             for profile in args.profiles:
                 _progress(f"loading the in-process floor for {profile}")
