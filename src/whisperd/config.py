@@ -139,6 +139,20 @@ class Settings(BaseSettings):
     upload_grace_seconds: float = Field(default=30.0, ge=0)
     """Seconds before the minimum upload rate applies (slow starts, small files)."""
 
+    # --- live sessions (OpenAI Realtime transcription) ------------------------------------------------
+    max_realtime_sessions: int = Field(default=8, ge=1)
+    """Live transcription sockets open at once; beyond that, the upgrade is refused with 429."""
+    realtime_idle_seconds: float = Field(default=60.0, gt=0)
+    """A live session that sends nothing for this long is closed (with an error event saying why)."""
+    realtime_max_session_seconds: float = Field(default=3600.0, gt=0)
+    """Longest live session (OpenAI's limit is an hour as well)."""
+    realtime_max_buffer_seconds: float = Field(default=300.0, gt=0)
+    """Audio a client may append before committing, when it commits turns itself."""
+    realtime_partial_seconds: float = Field(default=0.5, gt=0)
+    """New audio between two drafts of a turn still being spoken (more often: livelier text, more CPU)."""
+    client_secret_seconds: int = Field(default=600, ge=10, le=7200)
+    """Default life of a client secret (``POST /v1/realtime/client_secrets``), for browsers."""
+
     # --- metrics -------------------------------------------------------------------------------
     openai_price_per_minute: float = Field(default=0.006, ge=0)
     """OpenAI's price per audio minute (whisper-1: $0.006), only for the

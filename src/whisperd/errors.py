@@ -5,7 +5,9 @@
     │   ├── MissingFile, EmptyFile
     │   ├── InvalidAudio .............. undecodable bytes ("Invalid file format ...")
     │   ├── AudioTooLong, DecodeTimeout
-    │   └── InvalidParameter .......... a field with a bad value (param names it)
+    │   ├── InvalidParameter .......... a field with a bad value (param names it)
+    │   ├── EmptyAudioBuffer .......... a live commit of less than 100 ms of audio
+    │   └── AudioBufferFull ........... a live buffer that reached its limit
     ├── AuthenticationFailed .......... 401 invalid_request_error / invalid_api_key
     ├── NotFound ...................... 404 invalid_request_error (an unknown path)
     │   └── ModelNotFound ............. 404 invalid_request_error / model_not_found
@@ -31,9 +33,11 @@ from typing import Any, ClassVar
 
 __all__ = [
     "SUPPORTED_FORMATS",
+    "AudioBufferFull",
     "AudioTooLong",
     "AuthenticationFailed",
     "DecodeTimeout",
+    "EmptyAudioBuffer",
     "EmptyFile",
     "InternalError",
     "InvalidAudio",
@@ -138,6 +142,17 @@ class InvalidParameter(InvalidRequest):
 
     def __init__(self, message: str, *, param: str) -> None:
         super().__init__(message, param=param)
+
+
+class EmptyAudioBuffer(InvalidRequest):
+    code = "input_audio_buffer_commit_empty"
+
+
+class AudioBufferFull(InvalidRequest):
+    code = "input_audio_buffer_full"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, param="audio")
 
 
 class AuthenticationFailed(WhisperdError):

@@ -21,11 +21,14 @@ from whisperd.engine.catalog import ModelCatalog
 from whisperd.engine.eviction import Limits
 from whisperd.engine.manager import ModelManager
 from whisperd.engine.tuning import Placement, place
+from whisperd.engine.types import SpeechScorer
 from whisperd.errors import NotReady, WhisperdError
 from whisperd.observability.logs import LOGGER_NAME
 from whisperd.observability.memory import release_free_memory
 from whisperd.observability.metrics import Gauges, Metrics, ModelGauge
+from whisperd.security import ClientSecrets
 from whisperd.service.scheduler import Scheduler
+from whisperd.service.sessions import SessionLimit
 from whisperd.service.transcription import TranscriptionService
 from whisperd.service.uploads import UploadArea
 
@@ -75,6 +78,8 @@ class Runtime:
             on_idle=release_free_memory,
         )
         self.uploads = UploadArea(settings.temp_dir, max_in_flight=settings.max_uploads_in_flight)
+        self.live = SessionLimit(settings.max_realtime_sessions)
+        self.client_secrets = ClientSecrets()
         self.metrics = Metrics(settings.openai_price_per_minute, self.gauges)
         self.service = TranscriptionService(settings.decoding(), self.models, self.scheduler)
         self.started = time.monotonic()
@@ -113,17 +118,21 @@ class Runtime:
         self.uploads.remove()
         self._running = False
 
+    def readiness(self) -> NotReady | None:
+        """Why nothing can be transcribed yet (the default model loads, or failed to), or None."""
+        if self.ready:
+            return None
+        if self.load_error:
+            return NotReady(f"The default model failed to load: {self.load_error}", retry_after=30)
+        return NotReady("The model is still loading. Retry shortly.", retry_after=2)
+
     def refusal(self) -> WhisperdError | None:
         """Why a new transcription would be refused right now (not ready, queue full), or None.
 
         Known before any body is read, so a front end answers at once instead of receiving an upload
         that would be refused anyway.
         """
-        if not self.ready:
-            if self.load_error:
-                return NotReady(f"The default model failed to load: {self.load_error}", retry_after=30)
-            return NotReady("The model is still loading. Retry shortly.", retry_after=2)
-        return self.scheduler.would_refuse()
+        return self.readiness() or self.scheduler.would_refuse()
 
     def gauges(self) -> Gauges:
         """What ``/metrics`` reports about the live state."""
@@ -133,10 +142,17 @@ class Runtime:
             slots=self.scheduler.slots,
             ready=self.ready,
             uploads_in_flight=self.uploads.in_flight,
+            live_sessions=self.live.open,
             models=[ModelGauge(s.name, s.load_seconds, s.leases, s.size_bytes) for s in self.models.states()],
             model_loads=self.models.counters.loads,
             model_unloads=dict(self.models.counters.unloads),
         )
+
+    def speech_scorer(self) -> SpeechScorer:
+        """A fresh streaming VAD (the engine's Silero scorer) for a live session."""
+        from whisperd.engine.faster_whisper.vad import SpeechProbabilities
+
+        return SpeechProbabilities()
 
     async def _load_default(self) -> None:
         try:

@@ -11,10 +11,13 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import logging
+import secrets
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["ApiKeys", "bind_refusal", "is_loopback"]
+__all__ = ["ApiKeys", "ClientSecrets", "bind_refusal", "is_loopback"]
 
 logger = logging.getLogger("whisperd")
 
@@ -82,3 +85,40 @@ class ApiKeys:
         for key in keys:
             matched |= hmac.compare_digest(given, key)
         return matched
+
+
+class ClientSecrets:
+    """Short-lived keys that a page can hold instead of a real one (OpenAI's Realtime client secrets).
+
+    A holder of an API key asks for one (``POST /v1/realtime/client_secrets``) and hands it to a browser,
+    which opens the live socket with it; it is good for that socket only and expires on its own. At most
+    ``limit`` live at once: the oldest goes first.
+    """
+
+    def __init__(self, limit: int = 1000, clock: Callable[[], float] = time.time) -> None:
+        self._limit = limit
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._expiry: dict[str, float] = {}
+
+    def issue(self, seconds: int) -> tuple[str, int]:
+        """A new secret and its expiry (Unix seconds)."""
+        value = "ek_" + secrets.token_urlsafe(24)
+        expires = int(self._clock()) + seconds
+        with self._lock:
+            self._sweep()
+            while len(self._expiry) >= self._limit:
+                del self._expiry[next(iter(self._expiry))]
+            self._expiry[value] = expires
+        return value, expires
+
+    def accepts(self, candidate: str) -> bool:
+        with self._lock:
+            self._sweep()
+            expires = self._expiry.get(candidate)
+        return expires is not None and expires > self._clock()
+
+    def _sweep(self) -> None:
+        now = self._clock()
+        for value in [v for v, expires in self._expiry.items() if expires <= now]:
+            del self._expiry[value]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import wave
 from pathlib import Path
 
@@ -12,11 +13,14 @@ import numpy as np
 __all__ = [
     "AUDIO_DIR",
     "JFK_TEXT",
+    "LEFT_TEXT",
+    "RIGHT_TEXT",
     "audio_dir",
     "encode",
     "german_speech",
     "long_speech",
     "noise_wav",
+    "pcm",
     "silence_wav",
     "tone_wav",
     "upload",
@@ -46,6 +50,28 @@ def audio_dir() -> Path:
 
 
 AUDIO_DIR = audio_dir()
+
+
+LEFT_TEXT = (
+    "He began a confused complaint against the wizard, who had vanished behind the curtain on the left."
+)
+RIGHT_TEXT = "The horizon seems extremely distant."
+
+
+def pcm(path: Path, rate: int, *, channel: int | None = None, encoding: str = "signed") -> bytes:
+    """Headerless mono audio of ``path`` at ``rate`` Hz, as a live client sends it, made by sox.
+
+    ``encoding``: ``signed`` (16-bit PCM), ``mu-law`` or ``a-law`` (8-bit G.711); ``channel`` picks one
+    channel of a stereo file (1 or 2).
+    """
+    remix = ["remix", str(channel)] if channel else ["channels", "1"]
+    bits = "16" if encoding == "signed" else "8"
+    done = subprocess.run(
+        ["sox", str(path), "-t", "raw", "-r", str(rate), "-e", encoding, "-b", bits, "-", *remix],
+        capture_output=True,
+        check=True,
+    )
+    return done.stdout
 
 
 def _write_wav(path: Path, samples: np.ndarray, rate: int = 16_000) -> Path:

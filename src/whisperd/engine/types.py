@@ -21,6 +21,7 @@ __all__ = [
     "Recorder",
     "Recording",
     "Segment",
+    "SpeechScorer",
     "Task",
     "Transcriber",
     "Transcript",
@@ -180,6 +181,14 @@ class Recorder(Protocol):
     def feed(self, block: np.ndarray) -> None: ...
 
     def finish(self) -> Recording: ...
+
+
+class SpeechScorer(Protocol):
+    """Speech probabilities of a live stream, one per 32 ms window (the engine's voice activity detector)."""
+
+    def feed(self, block: np.ndarray) -> np.ndarray:
+        """Score 16 kHz mono float32 samples; the probabilities of the windows they complete."""
+        ...
 
 
 class Transcriber(Protocol):

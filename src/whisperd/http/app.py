@@ -27,7 +27,7 @@ from whisperd.errors import InternalError, InvalidRequest, MethodNotAllowed, Not
 from whisperd.http.middleware.auth import AuthMiddleware
 from whisperd.http.middleware.observe import ObserveMiddleware
 from whisperd.http.responses import error_response
-from whisperd.http.routes import docs, health, models, speech, web
+from whisperd.http.routes import docs, health, models, realtime, speech, web
 from whisperd.http.routes import metrics as metrics_route
 from whisperd.observability.logs import LOGGER_NAME
 from whisperd.runtime import Runtime
@@ -73,12 +73,13 @@ def create_app(runtime: Runtime | Settings | None = None) -> FastAPI:
         health.router,
         models.router,
         speech.router,
+        realtime.router,
         metrics_route.router,
         web.router,
         docs.router,
     ):
         app.include_router(router)
-    app.add_middleware(AuthMiddleware, keys=keys)
+    app.add_middleware(AuthMiddleware, keys=keys, secrets=runtime.client_secrets)
     # outermost: 401s get a request id, a log line and a count too
     app.add_middleware(ObserveMiddleware, metrics=lambda: served.metrics, routes=lambda: app.routes)
     _install_error_handlers(app)

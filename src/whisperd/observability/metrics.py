@@ -27,6 +27,8 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 # Whole requests run from milliseconds (health, models) to many minutes (a long recording on a CPU).
 _REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
 # Real-time factor = wall seconds / audio seconds: a GPU sits near 0.01, a small CPU near 0.3-1.
+# Live latencies: a good turn completes in well under a second after the speaker stops.
+_LIVE_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30)
 _RTF_BUCKETS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 5)
 
 
@@ -49,6 +51,7 @@ class Gauges:
     slots: int
     ready: bool
     uploads_in_flight: int
+    live_sessions: int = 0
     models: list[ModelGauge] = field(default_factory=list)
     model_loads: int = 0
     model_unloads: dict[str, int] = field(default_factory=dict)
@@ -80,6 +83,9 @@ class _StateCollector:
         )
         yield GaugeMetricFamily(
             "whisperd_model_ready", "1 once the default model has loaded.", value=1 if state.ready else 0
+        )
+        yield GaugeMetricFamily(
+            "whisperd_realtime_sessions", "Live transcription sessions open.", value=state.live_sessions
         )
         loads = GaugeMetricFamily(
             "whisperd_model_load_seconds", "Seconds each loaded model took to load.", labels=["model"]
@@ -136,6 +142,19 @@ class Metrics:
             "What OpenAI would have charged for the audio processed (audio minutes x price per minute).",
             registry=self.registry,
         )
+        self.live_turns = Counter(
+            "whisperd_realtime_turns", "Turns of live sessions transcribed.", registry=self.registry
+        )
+        self.live_completion = Histogram(
+            "whisperd_realtime_completion_seconds",
+            "From the end of a live turn (commit) to its completed transcript.",
+            buckets=_LIVE_BUCKETS, registry=self.registry,
+        )  # fmt: skip
+        self.live_first_delta = Histogram(
+            "whisperd_realtime_first_delta_seconds",
+            "From the start of a live turn's speech to its first partial text.",
+            buckets=_LIVE_BUCKETS, registry=self.registry,
+        )  # fmt: skip
         self.registry.register(_StateCollector(state))
 
     def observe(self, record: RequestRecord) -> None:
@@ -148,6 +167,13 @@ class Metrics:
             self.audio_seconds.labels(task).inc(audio)
             self.real_time_factor.labels(task).observe(record.elapsed / audio)
             self.cost_saved.inc(audio / 60 * self.price_per_minute)
+
+    def turn(self, first_delta_seconds: float | None, completion_seconds: float) -> None:
+        """Record one live turn (called by the realtime session when its transcript is complete)."""
+        self.live_turns.inc()
+        self.live_completion.observe(completion_seconds)
+        if first_delta_seconds is not None:
+            self.live_first_delta.observe(first_delta_seconds)
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""

@@ -67,13 +67,16 @@ class Scheduler:
             )
         return None
 
-    async def run(self, work: Callable[[CancelToken], T], cancel: CancelToken) -> T:
+    async def run(self, work: Callable[[CancelToken], T], cancel: CancelToken, *, wait: bool = True) -> T:
         """Run ``work(cancel)`` in a slot: wait in the queue (429 when it is full), then in a worker thread.
 
         Raises :class:`Cancelled` when ``cancel`` fires while waiting. If the caller is cancelled while the
-        work runs, the token is set and the slot stays taken until the thread has returned.
+        work runs, the token is set and the slot stays taken until the thread has returned. With
+        ``wait=False`` the work never queues: no free slot (or others already waiting) is a QueueFull.
         """
         semaphore = self._sem()
+        if not wait and (semaphore.locked() or self.waiting > 0):
+            raise QueueFull("No worker slot is free right now.", retry_after=1)
         if semaphore.locked() and self.waiting >= self.queue_limit:
             refusal = self.would_refuse() or QueueFull("The server is busy. Retry later.", retry_after=1)
             raise refusal

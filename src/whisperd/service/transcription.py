@@ -66,6 +66,9 @@ class TranscriptionRequest:
     hotwords: str | None = None
     stream: bool = False
     """The client reads the text as it comes: the first part of a long file is decoded first."""
+    draft: bool = False
+    """A provisional decode of audio still arriving (live partial text): greedy and without the random
+    temperature fallback, since it will be decoded again in full."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,9 +141,9 @@ class TranscriptionService:
             prompt=request.prompt,
             temperature=request.temperature,
             word_timestamps=request.word_timestamps,
-            beam_size=1 if self.policy.profile == "fast" else 5,
+            beam_size=1 if self.policy.profile == "fast" or request.draft else 5,
             vad_filter=self.policy.vad_filter,
-            temperature_fallback=self.policy.temperature_fallback,
+            temperature_fallback=self.policy.temperature_fallback and not request.draft,
             hotwords=request.hotwords,
             early_text=request.stream,
         )
@@ -153,13 +156,15 @@ class TranscriptionService:
         cancel: CancelToken,
         on_segment: Callable[[Segment], None] | None = None,
         on_decoded: Callable[[float], None] | None = None,
+        wait: bool = True,
     ) -> Transcript:
         """The whole transcript of ``audio``. Callbacks run in the worker thread.
 
         If the caller is cancelled, the token fires and the work winds down on its own; the model lease
-        and the slot are released only when the worker thread has returned.
+        and the slot are released only when the worker thread has returned. ``wait=False`` refuses at
+        once (QueueFull) instead of queueing when no slot is free: for best-effort work.
         """
-        job = asyncio.ensure_future(self._job(audio, request, cancel, on_segment, on_decoded))
+        job = asyncio.ensure_future(self._job(audio, request, cancel, on_segment, on_decoded, wait))
         try:
             return await asyncio.shield(job)
         except asyncio.CancelledError:
@@ -186,7 +191,7 @@ class TranscriptionService:
         def decoded_now(_: float) -> None:
             loop.call_soon_threadsafe(settle)
 
-        job = asyncio.ensure_future(self._job(audio, request, cancel, segment_out, decoded_now))
+        job = asyncio.ensure_future(self._job(audio, request, cancel, segment_out, decoded_now, True))
         job.add_done_callback(lambda _: queue.put_nowait(None))
         pending: set[asyncio.Future[Any]] = {job, decoded}
         try:
@@ -208,6 +213,7 @@ class TranscriptionService:
         cancel: CancelToken,
         on_segment: Callable[[Segment], None] | None,
         on_decoded: Callable[[float], None] | None,
+        wait: bool,
     ) -> Transcript:
         """Lease the model, take a slot, decode and transcribe; the upload is deleted in every path."""
         try:
@@ -221,7 +227,7 @@ class TranscriptionService:
                     token.check()
                     return model.transcribe(recording, options, cancel=token, on_segment=on_segment)
 
-                return await self.scheduler.run(work, cancel)
+                return await self.scheduler.run(work, cancel, wait=wait)
         finally:
             audio.discard()
 

@@ -4,7 +4,9 @@ A missing or wrong key is a 401 in the OpenAI error shape (the official SDKs tur
 ``AuthenticationError``), answered before any body is read. A WebSocket is refused before it opens:
 with a 401 response where the server supports denial responses, otherwise closed with policy code 1008.
 Browsers cannot set headers on a WebSocket, so a socket may also carry its key as OpenAI's
-``openai-insecure-api-key.<key>`` subprotocol. ``/health``, ``/`` and the page's static files stay open.
+``openai-insecure-api-key.<key>`` subprotocol, and the live socket also accepts a short-lived client
+secret (``POST /v1/realtime/client_secrets``) so that a page need not hold a real key. ``/health``, ``/``
+and the page's static files stay open.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from starlette.websockets import WebSocket
 
 from whisperd.errors import AuthenticationFailed
 from whisperd.http.responses import error_response
-from whisperd.security import ApiKeys
+from whisperd.security import ApiKeys, ClientSecrets
 
 __all__ = ["AuthMiddleware", "is_protected", "presented_key"]
 
@@ -42,12 +44,17 @@ def presented_key(scope: Scope) -> str | None:
     return None
 
 
+def _is_live_socket(scope: Scope) -> bool:
+    return bool(scope["type"] == "websocket" and scope.get("path") == "/v1/realtime")
+
+
 class AuthMiddleware:
     """Rejects protected requests and sockets without a valid key before anything else happens."""
 
-    def __init__(self, app: ASGIApp, keys: ApiKeys) -> None:
+    def __init__(self, app: ASGIApp, keys: ApiKeys, secrets: ClientSecrets) -> None:
         self.app = app
         self.keys = keys
+        self.secrets = secrets
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -58,7 +65,7 @@ class AuthMiddleware:
             await self.app(scope, receive, send)
             return
         key = presented_key(scope)
-        if key and self.keys.accepts(key):
+        if key and (self.keys.accepts(key) or self._client_secret(scope, key)):
             await self.app(scope, receive, send)
             return
         refusal = error_response(AuthenticationFailed(key_given=key is not None))
@@ -69,3 +76,7 @@ class AuthMiddleware:
         else:
             await receive()  # websocket.connect
             await send({"type": "websocket.close", "code": 1008, "reason": "invalid_api_key"})
+
+    def _client_secret(self, scope: Scope, key: str) -> bool:
+        """A client secret opens the live socket, and nothing else."""
+        return _is_live_socket(scope) and self.secrets.accepts(key)
