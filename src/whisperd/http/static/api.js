@@ -68,6 +68,24 @@ export class Api {
     return { status: response.status, body: JSON.parse(text) };
   }
 
+  /** POST a JSON document; resolves to {status, body} for 2xx. */
+  async post(path, document) {
+    let response;
+    try {
+      response = await fetch(path, {
+        method: "POST",
+        headers: this.#authorize({ "Content-Type": "application/json" }),
+        body: JSON.stringify(document),
+        cache: "no-store",
+      });
+    } catch {
+      throw new ApiError(0, `Cannot reach ${location.origin}`);
+    }
+    const text = await response.text();
+    if (!response.ok) throw errorFrom(response.status, text, response.headers.get("Retry-After"));
+    return { status: response.status, body: JSON.parse(text) };
+  }
+
   /**
    * POST one file to /v1/audio/{transcriptions|translations}.
    *

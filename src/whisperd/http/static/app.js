@@ -5,6 +5,7 @@
 
 import { Api, ApiError } from "./api.js";
 import { Job } from "./job.js";
+import { LiveSession } from "./live.js";
 import { Recorder, unavailableReason } from "./recorder.js";
 import { clock } from "./subtitles.js";
 
@@ -274,7 +275,86 @@ function stamp(date) {
   return `${day}-${two(date.getHours())}${two(date.getMinutes())}${two(date.getSeconds())}`;
 }
 
-window.addEventListener("pagehide", () => recorder.cancel());
+window.addEventListener("pagehide", () => {
+  recorder.cancel();
+  live?.stop();
+});
+
+// --- live ----------------------------------------------------------------------------------------
+
+const liveButton = $("live-button");
+let live = null;
+let turns = 0;
+
+function liveUi(on) {
+  liveButton.setAttribute("aria-pressed", String(on));
+  liveButton.classList.toggle("on", on);
+  liveButton.querySelector(".label").textContent = on ? "Stop live" : "Live";
+  $("live-panel").hidden = !on;
+  if (on) $("live-words").textContent = "";
+}
+
+/** A client secret for the socket when the page holds a key, so that the key itself never goes on it. */
+async function clientSecret() {
+  if (!apiKey()) return null;
+  const { body } = await api.post("/v1/realtime/client_secrets", {});
+  return body.value;
+}
+
+function addTurn({ transcript, seconds, audio }) {
+  turns += 1;
+  const name = `live-${stamp(new Date())}-${turns}.wav`;
+  const job = new Job({ file: audio, name, options: readOptions(), api, hasKey: () => Boolean(apiKey()),
+                        onRetry: enqueue, onAskKey: askKey });  // prettier-ignore
+  const segment = { id: 0, start: 0, end: seconds, text: transcript };
+  job.complete(
+    { task: "transcribe", duration: seconds, text: transcript, segments: transcript ? [segment] : [] },
+    `${clock(seconds)} of live audio`,
+  );
+  $("empty").hidden = true;
+  $("jobs").prepend(job.el);
+  jobs.push(job);
+  $("live-words").textContent = "";
+}
+
+liveButton.addEventListener("click", async () => {
+  if (live) {
+    const session = live;
+    live = null;
+    liveUi(false);
+    await session.stop();
+    return;
+  }
+  const reason = unavailableReason();
+  if (reason) {
+    note(reason);
+    return;
+  }
+  note("");
+  const options = readOptions();
+  const session = new LiveSession({
+    onDelta: (_, delta) => ($("live-words").textContent += delta),
+    onTurn: addTurn,
+    onError: (message) => note(`Live: ${message}`),
+    onClose: () => {
+      if (live === session) {
+        live = null;
+        liveUi(false);
+      }
+    },
+  });
+  live = session;
+  liveUi(true);
+  try {
+    await session.start({ model: options.model, language: options.language, secret: await clientSecret() });
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) askKey("This server asks for an API key.");
+    note(`Live could not start: ${error.message}`);
+    live = null;
+    liveUi(false);
+    session.stop();
+  }
+});
 
 // --- start ---------------------------------------------------------------------------------------
 

@@ -153,6 +153,19 @@ export class Job {
     }
   }
 
+  /** Show a result that came from elsewhere (a live turn): no request, the same display and downloads. */
+  complete(result, summary) {
+    this.#reset();
+    this.result = result;
+    this.#show(result);
+    this.#state(summary);
+    this.el.dataset.state = "done";
+    this.el.setAttribute("aria-busy", "false");
+    this.$(".job-progress").hidden = true;
+    this.$(".job-cancel").textContent = "Remove";
+    this.$(".job-cancel").setAttribute("aria-label", `Remove ${this.name}`);
+  }
+
   cancel() {
     this.controller?.abort();
   }
