@@ -27,6 +27,7 @@ from pathlib import Path
 from bench.clients import Result
 from bench.contenders import Contender, InProcessWorker, Sample
 from bench.corpus import Clip, Corpus, build_corpus
+from bench.live import live_rows, render_live
 from bench.machine import Machine, describe, load_average
 from bench.report import Measure, Row, check_targets, median, percentile, render, summary
 from bench.servers import start_reference, start_whisperd
@@ -309,6 +310,12 @@ def main(argv: list[str] | None = None) -> int:
             _progress(label)
             rows += step()
         rows += startup
+        live = ""
+        if "accurate" in everyone.whisperd:
+            _progress("live sessions")
+            server = everyone.whisperd["accurate"].server
+            assert server is not None
+            live = render_live("accurate", live_rows(server, corpus.minute, 2 if args.quick else 4))
         memory = _memory(everyone)
     check_targets(rows)
     text = "\n\n".join(
@@ -316,6 +323,7 @@ def main(argv: list[str] | None = None) -> int:
             _header(machine, args, entry.path, started, (load_start, load_average())),
             render(rows),
             summary(rows),
+            live,
             memory,
             NOTES,
         ]

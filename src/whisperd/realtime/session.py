@@ -7,7 +7,10 @@ turn detection off, committed by the client. While a turn grows, it is decoded a
 ``partial_seconds`` of new audio as a best-effort draft that never queues (a busy server simply shows
 fewer partials), and only the words two drafts agree on are sent (:mod:`whisperd.realtime.agreement`).
 A committed turn is transcribed in full through the transcription service like any request, turn
-after turn in order, and its ``completed`` event carries the final text.
+after turn in order, and its ``completed`` event carries the final text. Drafts are spaced by their own
+cost (never more than about half the session's time), and the final decode starts as soon as a pause
+looks like the end of the turn, before the VAD's silence has confirmed it: when the turn does end, its
+text is ready or nearly; when the speaker goes on, that early decode is dropped.
 
 Memory is bounded: the buffer holds the current turn (at most ``max_turn_seconds``, or
 ``max_buffer_seconds`` when the client commits), and at most ``max_pending_turns`` committed turns
@@ -30,7 +33,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from whisperd.engine.types import SAMPLE_RATE, Cancelled, CancelToken, SpeechScorer
+from whisperd.engine.types import SAMPLE_RATE, Cancelled, CancelToken, SpeechScorer, Transcript
 from whisperd.errors import (
     AudioBufferFull,
     EmptyAudioBuffer,
@@ -60,6 +63,7 @@ logger = logging.getLogger("whisperd")
 MAX_EVENT_BYTES = 15 * 1024 * 1024
 """OpenAI's limit for one ``input_audio_buffer.append``."""
 _MIN_COMMIT_SAMPLES = SAMPLE_RATE // 10  # OpenAI refuses to commit less than 100 ms
+_EARLY_TAIL = SAMPLE_RATE // 4  # silence kept after the last word in an early final decode
 
 
 class TurnObserver(Protocol):
@@ -91,6 +95,9 @@ class _Turn:
     first_delta_at: float | None = None
     committed_at: float = 0.0
     audio: np.ndarray | None = None
+    early: asyncio.Task[Transcript] | None = None
+    """The final decode started at a pause that looked like the end of the turn."""
+    early_token: CancelToken | None = None
 
 
 class RealtimeSession:
@@ -123,6 +130,8 @@ class RealtimeSession:
         self._turn: _Turn | None = None
         self._previous_item: str | None = None
         self._last_draft_at = 0
+        self._draft_cost = 0.0  # seconds the last draft took
+        self._paused = False
         self._draft: asyncio.Task[None] | None = None
         self._draft_token: CancelToken | None = None
         self._finals: asyncio.Queue[_Turn | None] = asyncio.Queue()
@@ -152,6 +161,11 @@ class RealtimeSession:
         """Wait until the committed turns are transcribed and every event is sent (bound it with a timeout)."""
         await self._finals.join()
         await self._outbox.join()
+
+    @property
+    def busy(self) -> bool:
+        """Whether committed turns are still being transcribed (the client is waiting, not idle)."""
+        return self._pending > 0
 
     def expire(self, code: str, message: str) -> None:
         """Tell the client why the session ends (idle, too long); the adapter closes the socket."""
@@ -237,10 +251,15 @@ class RealtimeSession:
             return
         probabilities = await asyncio.to_thread(self._score, pcm)
         for change in self._detector.feed(probabilities):
+            sample = self._origin + change.sample
             if change.kind == "started":
-                self._start_turn(self._origin + change.sample)
+                self._start_turn(sample)
+            elif change.kind == "paused":
+                self._pause(sample)
+            elif change.kind == "resumed":
+                self._resume()
             else:
-                self._stop_turn(self._origin + change.sample)
+                self._stop_turn(sample)
         if self._turn is None:
             self._trim(self._received - self._padding())
         else:
@@ -269,6 +288,39 @@ class RealtimeSession:
         self._emit(event("input_audio_buffer.speech_started", audio_start_ms=_ms(self._turn.start),
                          item_id=self._turn.item_id))  # fmt: skip
 
+    def _pause(self, silence_from: int) -> None:
+        """The speaker paused: the turn may be over, so its final decode starts now."""
+        turn = self._turn
+        if turn is None:
+            return
+        self._paused = True
+        self._cancel_draft()
+        self._drop_early(turn)
+        end = min(self._received, silence_from + _EARLY_TAIL)
+        token = CancelToken()
+        turn.early_token = token
+        turn.early = asyncio.create_task(self._transcribe(self._slice(turn.start, end), token))
+
+    def _resume(self) -> None:
+        """The speaker went on: the early decode was for nothing."""
+        self._paused = False
+        if self._turn is not None:
+            self._drop_early(self._turn)
+
+    def _drop_early(self, turn: _Turn) -> None:
+        if turn.early_token is not None:
+            turn.early_token.cancel()
+        if turn.early is not None:
+            turn.early.add_done_callback(_consume)
+        turn.early = turn.early_token = None
+
+    async def _transcribe(self, audio: np.ndarray, token: CancelToken) -> Transcript:
+        self._tokens.add(token)
+        try:
+            return await self._service.transcribe(Samples(audio), self._request(draft=False), cancel=token)
+        finally:
+            self._tokens.discard(token)
+
     def _stop_turn(self, sample: int) -> None:
         turn = self._turn
         if turn is None:
@@ -293,6 +345,7 @@ class RealtimeSession:
         turn.audio = self._slice(turn.start, end)
         turn.committed_at = time.monotonic()
         self._turn = None
+        self._paused = False
         self._trim(end)
         self._cancel_draft()
         self._emit(
@@ -305,6 +358,7 @@ class RealtimeSession:
             self._emit(event("conversation.item.added", previous_item_id=self._previous_item, item=item))
         self._previous_item = turn.item_id
         if self._pending >= self.limits.max_pending_turns:
+            self._drop_early(turn)
             self._failed(turn, QueueFull(
                 "Transcription is behind: audio arrives faster than it can be transcribed. Send it at real "
                 "time, or commit less often.", retry_after=1))  # fmt: skip
@@ -314,7 +368,10 @@ class RealtimeSession:
 
     def _clear(self) -> None:
         self._cancel_draft()
+        if self._turn is not None:
+            self._drop_early(self._turn)
         self._turn = None
+        self._paused = False
         self._trim(self._received)
         self._detector.reset(self._received - self._origin)
         self._emit(event("input_audio_buffer.cleared"))
@@ -336,9 +393,10 @@ class RealtimeSession:
 
     def _maybe_draft(self) -> None:
         turn = self._turn
-        if turn is None or (self._draft is not None and not self._draft.done()):
+        if turn is None or self._paused or (self._draft is not None and not self._draft.done()):
             return
-        if self._received - self._last_draft_at < self.limits.partial_seconds * SAMPLE_RATE:
+        spacing = max(self.limits.partial_seconds, 2 * self._draft_cost)  # drafts take at most half the time
+        if self._received - self._last_draft_at < spacing * SAMPLE_RATE:
             return
         if self._received - turn.start > self.limits.max_turn_seconds * SAMPLE_RATE:
             return  # a turn that long is only transcribed when committed
@@ -350,10 +408,12 @@ class RealtimeSession:
 
     async def _run_draft(self, turn: _Turn, audio: np.ndarray, token: CancelToken) -> None:
         self._tokens.add(token)
+        began = time.monotonic()
         try:
             transcript = await self._service.transcribe(
                 Samples(audio), self._request(draft=True), cancel=token, wait=False
             )
+            self._draft_cost = time.monotonic() - began
         except (QueueFull, Cancelled):
             return  # best effort: a busy server shows fewer partials
         except WhisperdError as error:
@@ -447,6 +507,12 @@ class RealtimeSession:
                 connected = False
             finally:
                 self._outbox.task_done()
+
+
+def _consume(task: asyncio.Task[Transcript]) -> None:
+    """Retrieve a dropped decode's outcome, so that its exception is not reported as never retrieved."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _ms(sample: int) -> int:

@@ -4,8 +4,11 @@ OpenAI's ``server_vad`` turn detection, on the same Silero model the server uses
 at the first 32 ms window at or above ``threshold`` (the turn's audio begins ``prefix_padding_ms``
 earlier), and stops once the probability has stayed under it for ``silence_duration_ms`` (the turn's
 audio ends there, trailing silence included, as OpenAI's ``audio_end_ms`` does). A turn that goes on
-longer than ``max_turn_seconds`` is cut there, so that no utterance outgrows a Whisper window. The
-detector is pure bookkeeping over probabilities; scoring the audio is the caller's (it is CPU work).
+longer than ``max_turn_seconds`` is cut there, so that no utterance outgrows a Whisper window.
+
+Between the two, ``paused`` says that a silence has lasted ``pause_ms`` (the turn may be ending: a
+caller can start transcribing it early) and ``resumed`` that the speaker went on after such a pause.
+The detector is pure bookkeeping over probabilities; scoring the audio is the caller's (it is CPU work).
 """
 
 from __future__ import annotations
@@ -26,11 +29,14 @@ class TurnSettings:
     prefix_padding_ms: int = 300
     silence_duration_ms: int = 500
     max_turn_seconds: float = 30.0
+    pause_ms: int = 200
+    """Silence after which the turn may be ending (a ``paused`` event), at most the silence duration."""
 
 
 @dataclass(frozen=True, slots=True)
 class TurnEvent:
-    """``started`` (at ``sample``, padding included) or ``stopped`` (the turn's audio ends at ``sample``)."""
+    """``started`` (at ``sample``, padding included), ``stopped`` (the turn's audio ends at ``sample``),
+    ``paused`` (silence since ``sample``) or ``resumed`` (speech again at ``sample`` after a pause)."""
 
     kind: str
     sample: int
@@ -44,6 +50,7 @@ class TurnDetector:
         self._window = 0
         self._start: int | None = None
         self._silent_since: int | None = None
+        self._paused = False
         self._floor = 0  # a new turn never starts before the end of the previous one
 
     @property
@@ -54,11 +61,13 @@ class TurnDetector:
         """Forget any turn in progress (the client cleared or committed the buffer at ``sample``)."""
         self._start = None
         self._silent_since = None
+        self._paused = False
         self._floor = sample
 
     def feed(self, probabilities: list[float]) -> list[TurnEvent]:
         events: list[TurnEvent] = []
         silence = self.settings.silence_duration_ms * SAMPLE_RATE // 1000
+        pause = min(self.settings.pause_ms, self.settings.silence_duration_ms) * SAMPLE_RATE // 1000
         padding = self.settings.prefix_padding_ms * SAMPLE_RATE // 1000
         longest = int(self.settings.max_turn_seconds * SAMPLE_RATE)
         for probability in probabilities:
@@ -72,10 +81,16 @@ class TurnDetector:
                     events.append(TurnEvent("started", self._start))
                 continue
             if speech:
+                if self._paused:
+                    events.append(TurnEvent("resumed", position))
                 self._silent_since = None
+                self._paused = False
             elif self._silent_since is None:
                 self._silent_since = position
             end = position + WINDOW
+            if self._silent_since is not None and not self._paused and end - self._silent_since >= pause:
+                events.append(TurnEvent("paused", self._silent_since))
+                self._paused = True
             if self._silent_since is not None and end - self._silent_since >= silence:
                 events.append(TurnEvent("stopped", end))
                 self.reset(end)

@@ -19,10 +19,10 @@ def test_a_turn_starts_with_its_padding_and_stops_after_the_silence() -> None:
     assert events == [TurnEvent("started", 50 * WINDOW - 300 * MS)]
     assert detector.in_speech
     silence = [0.1] * (windows(500) + 2)
-    stopped = detector.feed(silence)
-    assert len(stopped) == 1
-    assert stopped[0].kind == "stopped"
-    end = stopped[0].sample
+    changes = detector.feed(silence)
+    assert [c.kind for c in changes] == ["paused", "stopped"]
+    assert changes[0].sample == 90 * WINDOW  # the silence began with the first quiet window
+    end = changes[1].sample
     assert 90 * WINDOW + 500 * MS <= end <= 90 * WINDOW + 500 * MS + WINDOW
     assert not detector.in_speech
 
@@ -30,7 +30,9 @@ def test_a_turn_starts_with_its_padding_and_stops_after_the_silence() -> None:
 def test_a_short_pause_does_not_end_the_turn() -> None:
     detector = TurnDetector(TurnSettings(silence_duration_ms=500))
     detector.feed([0.9] * 20)
-    assert detector.feed([0.1] * windows(300) + [0.9] * 10) == []
+    changes = detector.feed([0.1] * windows(300) + [0.9] * 10)
+    assert [c.kind for c in changes] == ["paused", "resumed"]  # 300 ms: long enough to look, not to end
+    assert detector.feed([0.1] * windows(100) + [0.9] * 10) == []  # a breath between words: nothing
     assert detector.in_speech
 
 

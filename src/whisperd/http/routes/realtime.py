@@ -110,6 +110,8 @@ async def _serve(websocket: WebSocket, runtime: Runtime, limits: LiveLimits) -> 
                 async with asyncio.timeout(max(0.0, quiet)):
                     message = await websocket.receive()
             except TimeoutError:
+                if session.busy and remaining > limits.idle_seconds:
+                    continue  # the client waits for its turns' text: that is not idleness
                 if remaining <= limits.idle_seconds:
                     session.expire("session_expired", f"The session reached its maximum duration of "
                                    f"{limits.max_session_seconds:g} seconds.")  # fmt: skip
