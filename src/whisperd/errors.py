@@ -5,8 +5,10 @@
     │   ├── MissingFile, EmptyFile
     │   ├── InvalidAudio .............. undecodable bytes ("Invalid file format ...")
     │   ├── AudioTooLong, DecodeTimeout
-    │   └── InvalidParameter .......... a field with a bad value (param names it)
+    │   ├── InvalidParameter .......... a field with a bad value (param names it)
+    │   └── InvalidEvent .............. a socket message that is not a well-formed event (Wyoming)
     ├── AuthenticationFailed .......... 401 invalid_request_error / invalid_api_key
+    ├── Forbidden ..................... 403 invalid_request_error / client_not_allowed (address not allowed)
     ├── NotFound ...................... 404 invalid_request_error (an unknown path)
     │   └── ModelNotFound ............. 404 invalid_request_error / model_not_found
     ├── MethodNotAllowed .............. 405 invalid_request_error
@@ -35,8 +37,10 @@ __all__ = [
     "AuthenticationFailed",
     "DecodeTimeout",
     "EmptyFile",
+    "Forbidden",
     "InternalError",
     "InvalidAudio",
+    "InvalidEvent",
     "InvalidParameter",
     "InvalidRequest",
     "MethodNotAllowed",
@@ -140,6 +144,12 @@ class InvalidParameter(InvalidRequest):
         super().__init__(message, param=param)
 
 
+class InvalidEvent(InvalidRequest):
+    """A socket protocol's message that cannot be read as an event (bad framing, JSON or fields)."""
+
+    code = "invalid_event"
+
+
 class AuthenticationFailed(WhisperdError):
     status = 401
     type = "invalid_request_error"
@@ -157,6 +167,14 @@ class AuthenticationFailed(WhisperdError):
 
     def headers(self) -> dict[str, str]:
         return {**super().headers(), "WWW-Authenticate": "Bearer"}
+
+
+class Forbidden(WhisperdError):
+    """The client's address is outside the networks the operator allows."""
+
+    status = 403
+    type = "invalid_request_error"
+    code = "client_not_allowed"
 
 
 class NotFound(WhisperdError):
