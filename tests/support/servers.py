@@ -142,11 +142,14 @@ def start_server(
     port: int | None = None,
     wyoming: bool = False,
     prefix: list[str] | None = None,
+    advertise: bool = False,
 ) -> RunningServer:
     """Run ``whisperd serve`` as a user would, with every folder under ``root``.
 
     ``wyoming`` also serves Wyoming on 127.0.0.1 (a free port); ``prefix`` runs the command under
-    another one (``ip netns exec NAME``), in which case the caller waits for it to be ready.
+    another one (``ip netns exec NAME``), in which case the caller waits for it to be ready. A test
+    server never announces itself (it could reach this machine's real network) unless ``advertise``
+    leaves the decision to the server, for a server inside a network namespace of the test's own.
     """
     root.mkdir(parents=True, exist_ok=True)
     (root / "tmp").mkdir(exist_ok=True)
@@ -159,7 +162,7 @@ def start_server(
         "WHISPERD_MODEL": model,
         "WHISPERD_PORT": str(port),
         "WHISPERD_HOST": "127.0.0.1",
-        "WHISPERD_ADVERTISE": "false",  # a test never announces itself on this machine's real network
+        **({} if advertise else {"WHISPERD_ADVERTISE": "false"}),
         "WHISPERD_LOG_DIR": str(root / "logs"),
         "WHISPERD_TEMP_DIR": str(root / "tmp"),
         "WHISPERD_CACHE_DIR": os.environ.get("WHISPERD_TEST_CACHE_DIR", str(root / "cache")),

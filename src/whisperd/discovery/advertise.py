@@ -103,11 +103,13 @@ class Advertiser:
             return
         self._zeroconf = zeroconf
         server = f"{socket.gethostname().split('.')[0] or 'whisperd'}.local."
-        for announcement in announcements:
+
+        async def register(announcement: Announcement) -> None:
+            found = addresses[announcement.instance]
             info = AsyncServiceInfo(
                 announcement.service_type,
                 announcement.instance,
-                parsed_addresses=addresses[announcement.instance],
+                parsed_addresses=found,
                 port=announcement.port,
                 properties=dict(announcement.properties),
                 server=server,
@@ -116,10 +118,9 @@ class Advertiser:
                 await (await zeroconf.async_register_service(info, allow_name_change=True))
             except Exception as exc:
                 logger.warning("could not announce %s on the LAN: %s", announcement.instance, exc)
-                continue
+                return
             logger.info(
-                "announced on the LAN: %s at %s port %d",
-                info.name,
-                ", ".join(addresses[announcement.instance]),
-                announcement.port,
+                "announced on the LAN: %s at %s port %d", info.name, ", ".join(found), announcement.port
             )
+
+        await asyncio.gather(*(register(announcement) for announcement in announcements))
