@@ -76,8 +76,9 @@ class Settings(BaseSettings):
     # --- Wyoming (Home Assistant) and discovery ---------------------------------------------
     wyoming_uri: str | None = None
     """Also serve the Wyoming protocol (Home Assistant's speech-to-text) at ``tcp://HOST:PORT``, in this
-    process and over the same models and job slots as the HTTP API. None: no Wyoming server. Wyoming has
-    no authentication, so API keys do not protect it: a non-loopback HOST needs ``--allow-unauthenticated``."""
+    process and over the same models and job slots as the HTTP API. None: no Wyoming server. Wyoming
+    has no authentication, so API keys do not protect it: a non-loopback HOST needs
+    ``--allow-unauthenticated``."""
     wyoming_allow_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """Client networks allowed to use the Wyoming server (comma-separated CIDRs, e.g.
     ``192.168.1.0/24,10.0.0.5/32``). Empty: any client that can reach it."""

@@ -8,7 +8,7 @@
     │   ├── InvalidParameter .......... a field with a bad value (param names it)
     │   └── InvalidEvent .............. a socket message that is not a well-formed event (Wyoming)
     ├── AuthenticationFailed .......... 401 invalid_request_error / invalid_api_key
-    ├── Forbidden ..................... 403 invalid_request_error / client_not_allowed (address not allowed)
+    ├── Forbidden ..................... 403 invalid_request_error / client_not_allowed (by address)
     ├── NotFound ...................... 404 invalid_request_error (an unknown path)
     │   └── ModelNotFound ............. 404 invalid_request_error / model_not_found
     ├── MethodNotAllowed .............. 405 invalid_request_error

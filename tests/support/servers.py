@@ -58,7 +58,7 @@ class RunningServer:
         return self.log_file.read_text().splitlines() if self.log_file.exists() else []
 
     def wait_for_log(self, *needles: str, after: int = 0, timeout: float = 30.0) -> str:
-        """The first log line after line ``after`` holding every needle (a request's line comes when it ends)."""
+        """The first log line after line ``after`` with every needle (a request's line comes as it ends)."""
         deadline = time.monotonic() + timeout
         while True:
             for line in self.log_lines()[after:]:

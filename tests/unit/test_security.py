@@ -1,4 +1,4 @@
-"""Pure exposure decisions: which addresses are loopback, when binding is refused, which clients may connect."""
+"""Pure exposure decisions: which addresses are loopback, when binding is refused, who may connect."""
 
 from __future__ import annotations
 

@@ -32,7 +32,7 @@ logger = logging.getLogger(LOGGER_NAME)
 
 
 def addresses_of(host: str) -> list[str]:
-    """The addresses a listener bound to ``host`` is reachable at, as announced (no loopback, no link-local)."""
+    """Where a listener bound to ``host`` can be reached, as announced (no loopback, no link-local)."""
     if host in ("", "0.0.0.0", "::"):
         import ifaddr
 

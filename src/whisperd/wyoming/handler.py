@@ -153,7 +153,7 @@ class WyomingHandler(AsyncEventHandler):
     # --- utterances -------------------------------------------------------------------------------
 
     def _begin(self, fmt: PcmFormat) -> Utterance:
-        """A new utterance; refused at once (before any audio is sent) when the server is not ready or full."""
+        """A new utterance, refused at once (before audio is sent) when the server is not ready or full."""
         self._abandon(cancelled=None)  # an audio-start inside an utterance starts again
         self._record = RequestRecord(
             request_id=uuid.uuid4().hex, method="WYOMING", path="transcribe", route=ROUTE, task="transcribe"

@@ -31,13 +31,17 @@ REPO = Path(__file__).resolve().parents[3]
 
 # What Home Assistant does with a _wyoming._tcp announcement: resolve it, connect, ask for info.
 _HOME_ASSISTANT = """
-import asyncio, sys, time
+import asyncio, time
 from zeroconf import ServiceBrowser, Zeroconf
 from tests.support.wyoming import describe
 
 zc = Zeroconf()
 names = []
-browser = ServiceBrowser(zc, "_wyoming._tcp.local.", handlers=[lambda zeroconf, service_type, name, state_change: names.append(name)])
+
+def found(zeroconf, service_type, name, state_change):
+    names.append(name)
+
+browser = ServiceBrowser(zc, "_wyoming._tcp.local.", handlers=[found])
 deadline = time.monotonic() + 10
 while not names and time.monotonic() < deadline:
     time.sleep(0.05)
@@ -157,7 +161,8 @@ def test_clients_find_the_server_by_themselves(lan: tuple[str, str], announced: 
     assert transcribed.returncode == 0, transcribed.stderr
     assert wer(JFK_TEXT, transcribed.stdout) < 0.1
     # the README's line: the drop-in client script, pointed at whatever server discovery finds
-    script = f'WHISPER_API_URL=$("{WHISPERD}" discover --url)/v1/audio/transcriptions clients/transcribe.sh "{jfk}"'
+    url = f'$("{WHISPERD}" discover --url)/v1/audio/transcriptions'
+    script = f'WHISPER_API_URL={url} clients/transcribe.sh "{jfk}"'
     scripted = _in(client_ns, "sh", "-c", script, env=keyed)
     assert scripted.returncode == 0, scripted.stderr
     assert wer(JFK_TEXT, scripted.stdout) < 0.1

@@ -1,4 +1,4 @@
-"""Home Assistant's Wyoming flow against a real ``whisperd serve --wyoming``, with the wyoming package's client.
+"""Home Assistant's Wyoming flow against a real ``whisperd serve --wyoming``, with the package's client.
 
 The same process serves HTTP, so every text is compared with what the HTTP API answers for the same
 audio and model: the Wyoming front end must add nothing and lose nothing.
