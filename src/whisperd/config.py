@@ -91,7 +91,8 @@ class Settings(BaseSettings):
     closed, so that idle or stalled clients do not hold connections."""
     advertise: bool | None = None
     """Announce the server on the LAN with mDNS/zeroconf (``_whisperd._tcp`` for the HTTP API,
-    ``_wyoming._tcp`` for Home Assistant). None (the default): only what listens beyond loopback."""
+    ``_wyoming._tcp`` for Home Assistant). None (the default, also ``auto``): only what listens beyond
+    loopback."""
     advertise_name: str | None = None
     """The name announced on the LAN (default ``whisperd on HOSTNAME``)."""
 
@@ -200,6 +201,13 @@ class Settings(BaseSettings):
         if isinstance(value, list):
             for network in value:
                 ipaddress.ip_network(str(network), strict=False)  # a ValueError names the bad one
+        return value
+
+    @field_validator("advertise", mode="before")
+    @classmethod
+    def _auto_is_none(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() in ("", "auto"):
+            return None
         return value
 
     @field_validator("wyoming_uri")

@@ -55,6 +55,7 @@ def test_only_what_listens_beyond_loopback_is_announced() -> None:
     only_wyoming = _plan(wyoming_uri="tcp://192.168.1.5:10300")
     assert [kind for kind, *_ in only_wyoming] == [WYOMING_TYPE]
     assert _plan(host="0.0.0.0", advertise=False, wyoming_uri="tcp://0.0.0.0:10300") == []
+    assert _plan(host="0.0.0.0", advertise="auto") == _plan(host="0.0.0.0", advertise=True) != []
 
 
 def test_names() -> None:
