@@ -19,6 +19,7 @@ from wyoming.info import Describe
 
 from tests.support.commands import clean_env, whisperd
 from tests.support.media import long_speech, upload
+from tests.support.metrics import scrape, value
 from tests.support.servers import RunningServer, free_port, start_server
 from tests.support.wyoming import connect, read_until, utterance
 
@@ -175,17 +176,17 @@ def test_utterances_share_the_http_apis_job_slots(bounded: RunningServer, tmp_pa
     holder = threading.Thread(target=post)
     holder.start()
     try:
-        refused = None
-        for _ in range(200):  # until the HTTP request holds the slot
-            reply = asyncio.run(utterance(_port(bounded), b"\x00\x00" * 8000))
-            if reply.type == "error":
-                refused = reply
-                break
-        assert refused is not None, "the utterance never met the HTTP request's job"
-        assert refused.code == "rate_limit_exceeded"
+        deadline = time.monotonic() + 60
+        while value(scrape(bounded), "whisperd_jobs_in_flight") < 1:  # the HTTP request holds the slot
+            assert time.monotonic() < deadline, "the HTTP request never took the job slot"
+            time.sleep(0.01)
+        reply = asyncio.run(utterance(_port(bounded), b"\x00\x00" * 8000))
+        assert reply.type == "error"
+        assert reply.code == "rate_limit_exceeded"
     finally:
         holder.join()
     assert done == [200]
+    assert asyncio.run(utterance(_port(bounded), b"\x00\x00" * 8000)).text == ""  # the slot is free again
 
 
 def test_the_server_stops_cleanly_with_connections_open(tmp_path: Path, cache_dir: Path) -> None:
