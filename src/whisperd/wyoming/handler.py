@@ -3,11 +3,11 @@
 An utterance is ``transcribe`` (optional: ``name`` picks the model, ``language`` the spoken language),
 ``audio-start``, ``audio-chunk``..., ``audio-stop``; the answer is one ``transcript`` with the text and
 the language. This is Home Assistant's exact flow, one connection per utterance; a client may also send
-several utterances on one connection. The handler converts the wire into a
-:class:`~whisperd.service.transcription.TranscriptionRequest` and 16 kHz samples and hands them to the
-runtime's transcription service, so an utterance takes a job slot of the same scheduler as an HTTP
-request and the model's lease like any other request; model names, capabilities and decoding options
-are the service's business.
+several utterances on one connection (a ``transcribe`` then holds until the next one). The handler
+converts the wire into a :class:`~whisperd.service.transcription.TranscriptionRequest` and 16 kHz
+samples and hands them to the runtime's transcription service, so an utterance takes a job slot of the
+same scheduler as an HTTP request and the model's lease like any other request; model names,
+capabilities and decoding options are the service's business.
 
 While the utterance is transcribed the handler keeps reading the socket: a client that leaves then
 cancels its work (its job slot is freed when the work stops, as for HTTP). Every failure a client can
@@ -273,8 +273,7 @@ class WyomingHandler(AsyncEventHandler):
     async def _close(self) -> None:
         if self._reading is not None and not self._reading.done():
             self._reading.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._reading
+            await asyncio.wait({self._reading})  # its end, without its CancelledError for ours
         await close(self.reader, self.writer)
 
 
