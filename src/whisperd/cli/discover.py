@@ -31,7 +31,9 @@ DEFAULT_TIMEOUT = 3.0
 
 def register(commands: Any) -> None:
     parser: argparse.ArgumentParser = commands.add_parser(
-        "discover", help="list the whisperd servers on the LAN", description=__doc__.split("\n\n")[0]
+        "discover",
+        help="list the whisperd servers on the LAN",
+        description="List the whisperd servers on the LAN, found by name (mDNS): name, URL, auth, models.",
     )
     parser.add_argument(
         "--timeout",
