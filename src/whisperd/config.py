@@ -8,15 +8,26 @@ travel together are handed to the code that uses them as typed groups (:meth:`Se
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["DEFAULT_ALIASES", "DecodingPolicy", "Device", "Profile", "Settings", "UploadLimits"]
+__all__ = [
+    "DEFAULT_ALIASES",
+    "DecodingPolicy",
+    "Device",
+    "Profile",
+    "Settings",
+    "UploadLimits",
+    "WyomingEndpoint",
+    "WyomingLimits",
+]
 
 Device = Literal["auto", "cpu", "cuda"]
 Profile = Literal["fast", "accurate"]
@@ -61,6 +72,29 @@ class Settings(BaseSettings):
     """A file with one key per line (``#`` comments allowed); re-read on SIGHUP."""
     allow_unauthenticated: bool = False
     """Allow binding to a non-loopback address without keys (logged as a warning on every start)."""
+
+    # --- Wyoming (Home Assistant) and discovery ---------------------------------------------
+    wyoming_uri: str | None = None
+    """Also serve the Wyoming protocol (Home Assistant's speech-to-text) at ``tcp://HOST:PORT``, in this
+    process and over the same models and job slots as the HTTP API. None: no Wyoming server. Wyoming
+    has no authentication, so API keys do not protect it: a non-loopback HOST needs
+    ``--allow-unauthenticated``."""
+    wyoming_allow_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Client networks allowed to use the Wyoming server (comma-separated CIDRs, e.g.
+    ``192.168.1.0/24,10.0.0.5/32``). Empty: any client that can reach it."""
+    wyoming_max_connections: int = Field(default=16, ge=1)
+    """Wyoming connections open at once; a further one is answered with an error and closed."""
+    wyoming_max_utterance_seconds: float = Field(default=120.0, gt=0)
+    """Longest audio of one Wyoming utterance; beyond it the client gets an error and is disconnected."""
+    wyoming_idle_seconds: float = Field(default=30.0, gt=0)
+    """A Wyoming connection that sends no complete event for this long (while no transcription runs) is
+    closed, so that idle or stalled clients do not hold connections."""
+    advertise: bool | None = None
+    """Announce the server on the LAN with mDNS/zeroconf (``_whisperd._tcp`` for the HTTP API,
+    ``_wyoming._tcp`` for Home Assistant). None (the default, also ``auto``): only what listens beyond
+    loopback."""
+    advertise_name: str | None = None
+    """The name announced on the LAN (default ``whisperd on HOSTNAME``)."""
 
     # --- models --------------------------------------------------------------------------------
     model: str = "base"
@@ -173,6 +207,30 @@ class Settings(BaseSettings):
             return [key.strip() for key in value.split(",") if key.strip()]
         return value
 
+    @field_validator("wyoming_allow_networks", mode="before")
+    @classmethod
+    def _split_networks(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list):
+            for network in value:
+                ipaddress.ip_network(str(network), strict=False)  # a ValueError names the bad one
+        return value
+
+    @field_validator("advertise", mode="before")
+    @classmethod
+    def _auto_is_none(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() in ("", "auto"):
+            return None
+        return value
+
+    @field_validator("wyoming_uri")
+    @classmethod
+    def _tcp_uri(cls, value: str | None) -> str | None:
+        if value is not None:
+            WyomingEndpoint.parse(value)
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _known_level(cls, value: str) -> str:
@@ -189,6 +247,19 @@ class Settings(BaseSettings):
             temperature_fallback=self.temperature_fallback,
             max_audio_seconds=self.max_audio_seconds,
             max_decode_seconds=self.max_decode_seconds,
+        )
+
+    def wyoming_endpoint(self) -> WyomingEndpoint | None:
+        """Where the Wyoming server listens, or None when it is off."""
+        return WyomingEndpoint.parse(self.wyoming_uri) if self.wyoming_uri else None
+
+    def wyoming_limits(self) -> WyomingLimits:
+        """The bounds on Wyoming connections and utterances."""
+        return WyomingLimits(
+            max_connections=self.wyoming_max_connections,
+            max_utterance_seconds=self.wyoming_max_utterance_seconds,
+            idle_seconds=self.wyoming_idle_seconds,
+            allow_networks=tuple(self.wyoming_allow_networks),
         )
 
     def upload_limits(self) -> UploadLimits:
@@ -222,3 +293,39 @@ class DecodingPolicy:
     temperature_fallback: bool = True
     max_audio_seconds: float = 4 * 3600.0
     max_decode_seconds: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class WyomingEndpoint:
+    """The address of the Wyoming listener, from ``tcp://HOST:PORT``."""
+
+    host: str
+    port: int
+
+    @staticmethod
+    def parse(uri: str) -> WyomingEndpoint:
+        """``tcp://HOST:PORT`` (IPv6 in brackets); a ValueError that says what is expected otherwise."""
+        parts = urlsplit(uri.strip())
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        if parts.scheme != "tcp" or not parts.hostname or port is None or parts.path not in ("", "/"):
+            raise ValueError(
+                f"{uri!r} is not a Wyoming address: use tcp://HOST:PORT, e.g. tcp://127.0.0.1:10300"
+            )
+        return WyomingEndpoint(parts.hostname, port)
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"tcp://{host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class WyomingLimits:
+    """What one Wyoming server lets its clients hold: connections, audio, idle time, who may connect."""
+
+    max_connections: int = 16
+    max_utterance_seconds: float = 120.0
+    idle_seconds: float = 30.0
+    allow_networks: tuple[str, ...] = ()

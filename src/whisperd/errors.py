@@ -7,8 +7,10 @@
     │   ├── AudioTooLong, DecodeTimeout
     │   ├── InvalidParameter .......... a field with a bad value (param names it)
     │   ├── EmptyAudioBuffer .......... a live commit of less than 100 ms of audio
-    │   └── AudioBufferFull ........... a live buffer that reached its limit
+    │   ├── AudioBufferFull ........... a live buffer that reached its limit
+    │   └── InvalidEvent .............. a socket message that is not a well-formed event (Wyoming)
     ├── AuthenticationFailed .......... 401 invalid_request_error / invalid_api_key
+    ├── Forbidden ..................... 403 invalid_request_error / client_not_allowed (by address)
     ├── NotFound ...................... 404 invalid_request_error (an unknown path)
     │   └── ModelNotFound ............. 404 invalid_request_error / model_not_found
     ├── MethodNotAllowed .............. 405 invalid_request_error
@@ -39,8 +41,10 @@ __all__ = [
     "DecodeTimeout",
     "EmptyAudioBuffer",
     "EmptyFile",
+    "Forbidden",
     "InternalError",
     "InvalidAudio",
+    "InvalidEvent",
     "InvalidParameter",
     "InvalidRequest",
     "MethodNotAllowed",
@@ -155,6 +159,12 @@ class AudioBufferFull(InvalidRequest):
         super().__init__(message, param="audio")
 
 
+class InvalidEvent(InvalidRequest):
+    """A socket protocol's message that cannot be read as an event (bad framing, JSON or fields)."""
+
+    code = "invalid_event"
+
+
 class AuthenticationFailed(WhisperdError):
     status = 401
     type = "invalid_request_error"
@@ -172,6 +182,14 @@ class AuthenticationFailed(WhisperdError):
 
     def headers(self) -> dict[str, str]:
         return {**super().headers(), "WWW-Authenticate": "Bearer"}
+
+
+class Forbidden(WhisperdError):
+    """The client's address is outside the networks the operator allows."""
+
+    status = 403
+    type = "invalid_request_error"
+    code = "client_not_allowed"
 
 
 class NotFound(WhisperdError):

@@ -6,6 +6,10 @@ transcription service built on them. It imports no web framework: the HTTP app i
 so is any other front end served by the same process, so that one copy of each model serves them all.
 ``start()`` prepares the upload area, begins loading the default model and the idle-model sweep;
 ``close()`` stops them, closes every engine and removes the process's upload folder.
+
+What else one process serves over its runtime (the Wyoming listener, the LAN announcement) is a
+:class:`Companion`: started once the runtime has started, stopped before it closes, by whoever hosts
+the runtime (the HTTP app's lifespan).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import contextlib
 import logging
 import os
 import time
+from typing import Protocol
 
 from whisperd.config import Settings
 from whisperd.engine.catalog import ModelCatalog
@@ -32,12 +37,24 @@ from whisperd.service.sessions import SessionLimit
 from whisperd.service.transcription import TranscriptionService
 from whisperd.service.uploads import UploadArea
 
-__all__ = ["Runtime", "placement_for"]
+__all__ = ["Companion", "Runtime", "placement_for"]
 
 logger = logging.getLogger(LOGGER_NAME)
 
 _SWEEP_SECONDS = 30.0
 """How often idle models are checked against their TTL (the TTL is honoured to within this)."""
+
+
+class Companion(Protocol):
+    """Something served beside the HTTP API by the same process, over its runtime."""
+
+    async def start(self) -> None:
+        """Begin serving; the runtime has started."""
+        ...
+
+    async def stop(self) -> None:
+        """Stop serving and release what it holds; the runtime closes next."""
+        ...
 
 
 def placement_for(settings: Settings) -> Placement:

@@ -4,6 +4,10 @@ Framework-free, so that every front end applies the same keys and the same bind 
 (``whisperd.http.middleware.auth``), and any listener that a later front end opens. Keys come from
 ``WHISPERD_API_KEYS`` and/or ``WHISPERD_API_KEYS_FILE`` (re-read on SIGHUP, so keys can be rotated without
 a restart), are compared in constant time and are never logged.
+
+The Wyoming protocol (Home Assistant) has no authentication at all, so keys cannot protect it: its
+listener follows the same rule as an HTTP API without keys (:func:`wyoming_bind_refusal`), and the
+operator can narrow who may connect to a list of client networks (:class:`ClientNetworks`).
 """
 
 from __future__ import annotations
@@ -14,10 +18,17 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
-__all__ = ["ApiKeys", "ClientSecrets", "bind_refusal", "is_loopback"]
+__all__ = [
+    "ApiKeys",
+    "ClientNetworks",
+    "ClientSecrets",
+    "bind_refusal",
+    "is_loopback",
+    "wyoming_bind_refusal",
+]
 
 logger = logging.getLogger("whisperd")
 
@@ -45,6 +56,45 @@ def bind_refusal(host: str, has_keys: bool, allow_unauthenticated: bool) -> str 
         "Set WHISPERD_API_KEYS (or WHISPERD_API_KEYS_FILE), bind to 127.0.0.1, "
         "or pass --allow-unauthenticated if that exposure is intended."
     )
+
+
+def wyoming_bind_refusal(host: str, allow_unauthenticated: bool) -> str | None:
+    """Why the Wyoming listener may not bind ``host``, or None: :func:`bind_refusal` without keys.
+
+    Wyoming has no way to send a key, so having API keys does not make a network address acceptable;
+    only the explicit allow flag does.
+    """
+    if bind_refusal(host, False, allow_unauthenticated) is None:
+        return None
+    return (
+        f"refusing to serve Wyoming on {host}: the Wyoming protocol has no authentication (API keys do "
+        "not apply to it), so anyone on the network could use the server. Bind it to 127.0.0.1, or pass "
+        "--allow-unauthenticated if that exposure is intended (WHISPERD_WYOMING_ALLOW_NETWORKS can then "
+        "limit which clients may connect)."
+    )
+
+
+class ClientNetworks:
+    """The client addresses a listener accepts: any, or those inside a list of networks (CIDRs)."""
+
+    def __init__(self, networks: Iterable[str] = ()) -> None:
+        self._networks = tuple(ipaddress.ip_network(n.strip(), strict=False) for n in networks)
+
+    @property
+    def restricted(self) -> bool:
+        return bool(self._networks)
+
+    def allows(self, address: str) -> bool:
+        """Whether a client at ``address`` may connect (an IPv4-mapped IPv6 address counts as IPv4)."""
+        if not self._networks:
+            return True
+        try:
+            ip = ipaddress.ip_address(address.split("%", 1)[0])
+        except ValueError:
+            return False
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        return any(ip in network for network in self._networks)
 
 
 class ApiKeys:

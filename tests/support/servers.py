@@ -31,6 +31,8 @@ class RunningServer:
     port: int
     root: Path
     env: dict[str, str] = field(default_factory=dict)
+    wyoming_port: int | None = None
+    """The Wyoming listener's port, when started with ``wyoming=True``."""
 
     @property
     def url(self) -> str:
@@ -51,6 +53,20 @@ class RunningServer:
     @property
     def log_file(self) -> Path:
         return self.root / "logs" / "whisperd.log"
+
+    def log_lines(self) -> list[str]:
+        return self.log_file.read_text().splitlines() if self.log_file.exists() else []
+
+    def wait_for_log(self, *needles: str, after: int = 0, timeout: float = 30.0) -> str:
+        """The first log line after line ``after`` with every needle (a request's line comes as it ends)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for line in self.log_lines()[after:]:
+                if all(needle in line for needle in needles):
+                    return line
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no log line with {needles}; last lines: {self.log_lines()[-5:]}")
+            time.sleep(0.05)
 
     def wait_healthy(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
@@ -124,16 +140,29 @@ def start_server(
     args: list[str] | None = None,
     wait: bool = True,
     port: int | None = None,
+    wyoming: bool = False,
+    prefix: list[str] | None = None,
+    advertise: bool = False,
 ) -> RunningServer:
-    """Run ``whisperd serve`` as a user would, with every folder under ``root``."""
+    """Run ``whisperd serve`` as a user would, with every folder under ``root``.
+
+    ``wyoming`` also serves Wyoming on 127.0.0.1 (a free port); ``prefix`` runs the command under
+    another one (``ip netns exec NAME``), in which case the caller waits for it to be ready. A test
+    server never announces itself (it could reach this machine's real network) unless ``advertise``
+    leaves the decision to the server, for a server inside a network namespace of the test's own.
+    """
     root.mkdir(parents=True, exist_ok=True)
     (root / "tmp").mkdir(exist_ok=True)
     port = port or free_port()
+    wyoming_port = free_port() if wyoming else None
+    if wyoming_port is not None:
+        args = [*(args or []), "--wyoming", f"tcp://127.0.0.1:{wyoming_port}"]
     env = {
         **os.environ,
         "WHISPERD_MODEL": model,
         "WHISPERD_PORT": str(port),
         "WHISPERD_HOST": "127.0.0.1",
+        **({} if advertise else {"WHISPERD_ADVERTISE": "false"}),
         "WHISPERD_LOG_DIR": str(root / "logs"),
         "WHISPERD_TEMP_DIR": str(root / "tmp"),
         "WHISPERD_CACHE_DIR": os.environ.get("WHISPERD_TEST_CACHE_DIR", str(root / "cache")),
@@ -142,10 +171,10 @@ def start_server(
     }
     with (root / "server.out").open("ab") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "whisperd.cli.main", "serve", *(args or [])],
+            [*(prefix or []), sys.executable, "-m", "whisperd.cli.main", "serve", *(args or [])],
             env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
-    server = RunningServer(process, port, root, env)
+    server = RunningServer(process, port, root, env, wyoming_port)
     if wait:
         try:
             server.wait_healthy()

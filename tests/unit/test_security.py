@@ -1,10 +1,10 @@
-"""Pure exposure decisions: which addresses are loopback, when binding is refused."""
+"""Pure exposure decisions: which addresses are loopback, when binding is refused, who may connect."""
 
 from __future__ import annotations
 
 import pytest
 
-from whisperd.security import bind_refusal, is_loopback
+from whisperd.security import ClientNetworks, bind_refusal, is_loopback, wyoming_bind_refusal
 
 
 @pytest.mark.parametrize(
@@ -23,3 +23,29 @@ def test_bind_refusal() -> None:
     message = bind_refusal("0.0.0.0", False, False)
     assert message is not None
     assert "WHISPERD_API_KEYS" in message
+
+
+def test_wyoming_needs_the_allow_flag_whatever_the_keys() -> None:
+    assert wyoming_bind_refusal("127.0.0.1", False) is None
+    assert wyoming_bind_refusal("::1", False) is None
+    assert wyoming_bind_refusal("0.0.0.0", True) is None
+    message = wyoming_bind_refusal("0.0.0.0", False)
+    assert message is not None
+    assert "no authentication" in message
+    assert "--allow-unauthenticated" in message
+
+
+def test_client_networks() -> None:
+    anyone = ClientNetworks()
+    assert not anyone.restricted
+    assert anyone.allows("203.0.113.9")
+    lan = ClientNetworks(["192.168.1.0/24", "10.0.0.5", "fd00::/8"])
+    assert lan.restricted
+    assert lan.allows("192.168.1.77")
+    assert lan.allows("10.0.0.5")
+    assert lan.allows("::ffff:192.168.1.3")  # an IPv4 client on a dual-stack socket
+    assert lan.allows("fd00::1")
+    assert not lan.allows("10.0.0.6")
+    assert not lan.allows("127.0.0.1")
+    assert not lan.allows("not an address")
+    assert not lan.allows("")

@@ -15,6 +15,7 @@ __all__ = [
     "Check",
     "Status",
     "check_cuda",
+    "check_discovery",
     "check_health",
     "check_model",
     "check_packages",
@@ -213,6 +214,17 @@ def check_port(
     return Check(
         title, "fail", f"cannot listen there: {bind_error}",
         "WHISPERD_HOST must be an address of this machine (127.0.0.1, 0.0.0.0 or one of its own)",
+    )  # fmt: skip
+
+
+def check_discovery(url: str | None, seconds: float) -> Check:
+    """``--server auto``: did a whisperd server announce itself on the LAN?"""
+    if url is not None:
+        return Check("discovery", "ok", f"found {url} on the LAN")
+    return Check(
+        "discovery", "fail", f"no whisperd server answered on the LAN within {seconds:g} s",
+        "a server announces itself only when it listens beyond 127.0.0.1 (WHISPERD_HOST) and is not started "
+        "with --no-advertise; mDNS (UDP port 5353) must pass the firewall; or give --server URL",
     )  # fmt: skip
 
 

@@ -3,8 +3,9 @@
 Without ``--server`` it checks this machine as a server: Python and packages, CUDA as CTranslate2 and
 the driver see it, the default model, the configured port, the installed service unit, and, when a
 whisperd already listens on the port, that server too. With ``--server`` it checks from a client
-machine: the server's ``/health``, a 1-second clip's round trip, and its latency. Exit status 0 only
-when every needed check passes (warnings and notes do not count).
+machine: the server's ``/health``, a 1-second clip's round trip, and its latency; ``--server auto``
+first finds the server on the LAN (mDNS) and says whether it did. Exit status 0 only when every needed
+check passes (warnings and notes do not count).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from whisperd.cli.client import WhisperdClient, api_key_from, error_message
 from whisperd.cli.diagnosis import (
     Check,
     check_cuda,
+    check_discovery,
     check_health,
     check_model,
     check_packages,
@@ -38,6 +40,7 @@ from whisperd.cli.diagnosis import (
     format_check,
     pinned_requirements,
 )
+from whisperd.cli.discover import AUTO, DEFAULT_TIMEOUT, find_server
 
 __all__ = [
     "WSL_NVIDIA_SMI",
@@ -65,7 +68,8 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "--server",
         metavar="URL",
-        help="check a server from this (client) machine; the key comes from $WHISPER_API_KEY or $OPENAI_API_KEY",
+        help="check a server from this (client) machine ('auto': find it on the LAN); "
+        "the key comes from $WHISPER_API_KEY or $OPENAI_API_KEY",
     )
     parser.set_defaults(run=run)
 
@@ -232,6 +236,12 @@ def _json(response: Any) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     checks = [check_python(tuple(sys.version_info[:3])), packages_check()]
+    if args.server == AUTO:
+        found = find_server(DEFAULT_TIMEOUT)
+        checks.append(check_discovery(found, DEFAULT_TIMEOUT))
+        if found is None:
+            return _report(checks)
+        args.server = found
     if args.server:
         with WhisperdClient(args.server, api_key_from(os.environ), retry_seconds=0) as client:
             checks += server_checks(client)

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from whisperd import __version__
-from whisperd.cli import doctor, models, serve, service, transcribe
+from whisperd.cli import discover, doctor, models, serve, service, transcribe
 from whisperd.observability.memory import limit_malloc_arenas
 
 __all__ = ["build_parser", "main"]
@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     models.register(commands)
     transcribe.register(commands)
     service.register(commands)
+    discover.register(commands)
     doctor.register(commands)
     return parser
 

@@ -1,15 +1,30 @@
-"""``whisperd serve``: build the runtime and serve it over HTTP. Flags override ``WHISPERD_*`` variables."""
+"""``whisperd serve``: build the runtime and serve it over HTTP, and over Wyoming with ``--wyoming``.
+
+Flags override ``WHISPERD_*`` variables. One process, one runtime (one copy of each model): the HTTP
+app hosts it, and the Wyoming listener and the LAN announcement are companions that the app's lifespan
+starts after the runtime and stops before it closes. Every listening address is checked before anything
+loads (keys or the allow flag beyond loopback; Wyoming, which has no keys, needs the flag), and the
+Wyoming socket is bound before the HTTP server starts, so that a refused or busy address ends the
+command at once with a message instead of a half-started server.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import signal
+import socket
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
+from whisperd import __version__
 from whisperd.config import Settings
-from whisperd.security import bind_refusal
+from whisperd.security import bind_refusal, is_loopback, wyoming_bind_refusal
+
+if TYPE_CHECKING:
+    from whisperd.runtime import Companion, Runtime
 
 __all__ = ["register", "run", "settings_from_args"]
 
@@ -24,6 +39,8 @@ _FLAG_FIELDS = (
     "cpu_threads",
     "num_workers",
     "allow_unauthenticated",
+    "wyoming_uri",
+    "advertise",
 )
 
 
@@ -43,7 +60,18 @@ def register(commands: Any) -> None:
         dest="allow_unauthenticated",
         action="store_const",
         const=True,
-        help="allow a non-loopback address without API keys",
+        help="allow a non-loopback address without API keys (and Wyoming, which has none, beyond loopback)",
+    )
+    parser.add_argument(
+        "--wyoming",
+        dest="wyoming_uri",
+        metavar="tcp://HOST:PORT",
+        help="also serve Home Assistant's Wyoming protocol there (e.g. tcp://127.0.0.1:10300)",
+    )
+    parser.add_argument(
+        "--advertise",
+        action=argparse.BooleanOptionalAction,
+        help="announce the server on the LAN by mDNS (default: only when listening beyond loopback)",
     )
     parser.set_defaults(run=run)
 
@@ -57,6 +85,50 @@ def _exit_cleanly(signum: int, frame: object) -> None:
     raise SystemExit(0)
 
 
+def _refusal(settings: Settings) -> str | None:
+    """Why the configured addresses may not be served, or None."""
+    has_keys = bool(settings.api_keys or settings.api_keys_file)
+    refusal = bind_refusal(settings.host, has_keys, settings.allow_unauthenticated)
+    endpoint = settings.wyoming_endpoint()
+    if refusal is None and endpoint is not None:
+        refusal = wyoming_bind_refusal(endpoint.host, settings.allow_unauthenticated)
+    return refusal
+
+
+def _companions(runtime: Runtime, settings: Settings) -> list[Companion]:
+    """The Wyoming server (its socket bound now: raises OSError) and the LAN announcement."""
+    from whisperd.discovery.advertise import Advertiser
+    from whisperd.discovery.records import Announcement, announcements
+    from whisperd.wyoming.server import WyomingServer
+
+    companions: list[Companion] = []
+    endpoint = settings.wyoming_endpoint()
+    wyoming = None
+    if endpoint is not None:
+        wyoming = WyomingServer(runtime, WyomingServer.bind(endpoint), settings.wyoming_limits())
+        companions.append(wyoming)
+        if not is_loopback(endpoint.host):
+            logging.getLogger("whisperd").warning(
+                "Wyoming listens on %s: it has no authentication, anyone who can reach it can use it%s",
+                endpoint.host,
+                ""
+                if settings.wyoming_allow_networks
+                else " (WHISPERD_WYOMING_ALLOW_NETWORKS can limit clients)",
+            )
+
+    def plan() -> list[Announcement]:
+        return announcements(
+            settings,
+            models=[entry.name for entry in runtime.catalog.entries()],
+            version=__version__,
+            hostname=socket.gethostname(),
+            wyoming_port=wyoming.port if wyoming is not None else None,
+        )
+
+    companions.append(Advertiser(plan))
+    return companions
+
+
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -64,15 +136,31 @@ def run(args: argparse.Namespace) -> int:
     from whisperd.observability.logs import configure_logging
     from whisperd.runtime import Runtime
 
-    settings = settings_from_args(args)
-    has_keys = bool(settings.api_keys or settings.api_keys_file)
-    refusal = bind_refusal(settings.host, has_keys, settings.allow_unauthenticated)
+    try:
+        settings = settings_from_args(args)
+    except ValidationError as exc:
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"])
+            print(
+                f"whisperd: invalid setting {where} (WHISPERD_{where.upper()}): {error['msg']}",
+                file=sys.stderr,
+            )
+        return 2
+    refusal = _refusal(settings)
     if refusal:
         print(f"whisperd: {refusal}", file=sys.stderr)
         return 2
     log_file = configure_logging(settings.log_dir, settings.log_level)
     runtime = Runtime(settings)  # the process's one copy of each model, under every front end it serves
-    app = create_app(runtime)
+    try:
+        companions = _companions(runtime, settings)
+    except OSError as exc:
+        print(
+            f"whisperd: cannot listen for Wyoming on {settings.wyoming_uri}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        return 2
+    app = create_app(runtime, companions=companions)
     logging.getLogger("whisperd").info(
         "whisperd listening on http://%s:%d (logs: %s)",
         settings.host,

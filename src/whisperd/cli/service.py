@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from whisperd.cli.systemd_unit import UNIT_NAME, UnitSpec, parse_assignment, render_unit, unit_path
-from whisperd.config import Settings
-from whisperd.security import bind_refusal
+from whisperd.config import Settings, WyomingEndpoint
+from whisperd.security import bind_refusal, wyoming_bind_refusal
 
 __all__ = ["find_executable", "register", "run_install", "run_show", "run_uninstall"]
 
@@ -102,6 +102,13 @@ def run_install(args: argparse.Namespace) -> int:
     has_keys = bool(environment.get("WHISPERD_API_KEYS") or environment.get("WHISPERD_API_KEYS_FILE"))
     unauthenticated = environment.get("WHISPERD_ALLOW_UNAUTHENTICATED", "").lower() in _TRUE
     refusal = bind_refusal(environment["WHISPERD_HOST"], has_keys, unauthenticated)
+    if refusal is None and environment.get("WHISPERD_WYOMING_URI"):
+        try:
+            endpoint = WyomingEndpoint.parse(environment["WHISPERD_WYOMING_URI"])
+        except ValueError as exc:
+            print(f"whisperd: {exc}", file=sys.stderr)
+            return 2
+        refusal = wyoming_bind_refusal(endpoint.host, unauthenticated)
     if refusal:  # the service would only restart every 5 s with this message in the journal
         print(f"whisperd: {refusal} (give it to the service with --env)", file=sys.stderr)
         return 2

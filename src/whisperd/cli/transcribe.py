@@ -7,7 +7,8 @@ failed, and the last line on the error stream names them. A failure that would r
 (server unreachable, wrong key, unknown model) stops the run at once.
 
 On a terminal, long files show a progress line on the error stream; piped or redirected, the command
-prints nothing but the transcripts and the errors.
+prints nothing but the transcripts and the errors. ``--server auto`` finds the server on the LAN
+(``whisperd discover``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any, get_args
 
 from whisperd.cli.client import ServerError, WhisperdClient, api_key_from, server_url_from
+from whisperd.cli.discover import AUTO, find_server
 from whisperd.cli.local import FileTask
 from whisperd.cli.progress import LONG_AUDIO_SECONDS, Progress
 from whisperd.media.formats import ResponseFormat
@@ -59,8 +61,8 @@ def register(commands: Any) -> None:
     where.add_argument(
         "--server",
         metavar="URL",
-        help="server address (default: $WHISPER_API_URL, $OPENAI_BASE_URL, http://localhost:5000); "
-        "the key comes from $WHISPER_API_KEY or $OPENAI_API_KEY",
+        help="server address, or 'auto' to find one on the LAN (default: $WHISPER_API_URL, $OPENAI_BASE_URL, "
+        "http://localhost:5000); the key comes from $WHISPER_API_KEY or $OPENAI_API_KEY",
     )
     where.add_argument("--local", action="store_true", help="transcribe in this process (no server)")
     parser.add_argument(
@@ -227,6 +229,16 @@ def run(args: argparse.Namespace) -> int:
         response_format=args.response_format,
     )
     terminal = sys.stderr.isatty()
+    if not args.local and args.server == AUTO:
+        args.server = find_server()
+        if args.server is None:
+            print(
+                "whisperd: no whisperd server answered on the LAN (see `whisperd discover`); use --server URL",
+                file=sys.stderr,
+            )
+            return 1
+        if terminal:
+            print(f"whisperd: using {args.server}", file=sys.stderr)
     to_stdout = len(args.files) == 1 and args.output_dir is None
     names = OutputNames(args.output_dir or Path("."), EXTENSIONS[job.response_format])
     if args.output_dir is not None:

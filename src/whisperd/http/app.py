@@ -1,10 +1,12 @@
 """``create_app(runtime)``: the HTTP front end over a runtime: routes, middleware and error rendering.
 
 The app adapts HTTP to the runtime's service and nothing more. Given a runtime, it serves that runtime
-(``whisperd serve`` builds one and could hand it to other front ends too); given settings (or nothing),
+(``whisperd serve`` builds one and hands it to the other front ends too); given settings (or nothing),
 it builds its own. Either way the app's lifespan starts the runtime (the default model then loads in the
-background while ``/health`` answers 503) and closes it at shutdown. Nothing heavy happens at import or
-in ``create_app`` itself.
+background while ``/health`` answers 503) and closes it at shutdown. The companions served beside it
+(the Wyoming listener, the LAN announcement) start after the runtime, in order, and stop in reverse
+order before it closes, so none ever runs on a runtime that is not there. Nothing heavy happens at
+import or in ``create_app`` itself.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -30,7 +32,7 @@ from whisperd.http.responses import error_response
 from whisperd.http.routes import docs, health, models, realtime, speech, web
 from whisperd.http.routes import metrics as metrics_route
 from whisperd.observability.logs import LOGGER_NAME
-from whisperd.runtime import Runtime
+from whisperd.runtime import Companion, Runtime
 from whisperd.security import ApiKeys, is_loopback
 
 __all__ = ["create_app"]
@@ -38,8 +40,9 @@ __all__ = ["create_app"]
 logger = logging.getLogger(LOGGER_NAME)
 
 
-def create_app(runtime: Runtime | Settings | None = None) -> FastAPI:
-    """The HTTP application serving ``runtime`` (built from settings when given settings or nothing)."""
+def create_app(runtime: Runtime | Settings | None = None, *, companions: Sequence[Companion] = ()) -> FastAPI:
+    """The HTTP application serving ``runtime`` (built from settings when given settings or nothing),
+    and starting and stopping ``companions`` with it."""
     if not isinstance(runtime, Runtime):
         runtime = Runtime(runtime or Settings())
     settings = runtime.settings
@@ -56,7 +59,11 @@ def create_app(runtime: Runtime | Settings | None = None) -> FastAPI:
             )
         await served.start()
         try:
-            yield
+            async with AsyncExitStack() as stack:
+                for companion in companions:
+                    await companion.start()
+                    stack.push_async_callback(companion.stop)
+                yield
         finally:
             await served.close()
 

@@ -122,7 +122,8 @@ class Metrics:
         self.price_per_minute = price_per_minute
         self.registry = CollectorRegistry()
         self.requests = Counter(
-            "whisperd_requests", "HTTP requests by route, response_format and status code.",
+            "whisperd_requests",
+            "Requests by route (HTTP route template, or wyoming for Wyoming utterances), response_format and status code.",
             ["endpoint", "format", "status"], registry=self.registry,
         )  # fmt: skip
         self.request_seconds = Histogram(

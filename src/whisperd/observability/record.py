@@ -2,7 +2,7 @@
 
 A record replaces the loose dict of magic keys that handlers used to fill: a misspelt field is now a
 type error, not a silently missing metric. Every front end makes one per request (an HTTP request, a
-WebSocket session, later a Wyoming utterance) and hands it to :func:`whisperd.observability.logs.log_request`
+WebSocket session, a Wyoming utterance) and hands it to :func:`whisperd.observability.logs.log_request`
 and :meth:`whisperd.observability.metrics.Metrics.observe` when the request ends.
 """
 

@@ -42,7 +42,7 @@ from whisperd.errors import (
     QueueFull,
     WhisperdError,
 )
-from whisperd.media.pcm import Resampler, decode_g711, pcm16_to_float
+from whisperd.media.pcm import PcmConverter, PcmFormat, decode_g711, pcm16_to_float
 from whisperd.realtime.agreement import Agreement
 from whisperd.realtime.protocol import (
     Dialect,
@@ -120,7 +120,7 @@ class RealtimeSession:
         self.limits = limits
         self._observer = observer
         self.config = SessionConfig(turns=TurnSettings(max_turn_seconds=limits.max_turn_seconds))
-        self._resampler = Resampler(self.config.format.rate)
+        self._resampler = PcmConverter(PcmFormat(self.config.format.rate, 2, 1))
         self._scorer = scorer()
         self._detector = TurnDetector(self.config.turns or TurnSettings())
         self._origin = 0  # absolute sample where the current scorer and detector began
@@ -212,7 +212,7 @@ class RealtimeSession:
 
     def _configure(self, config: SessionConfig, answer: str, dialect: Dialect) -> None:
         if config.format != self.config.format:
-            self._resampler = Resampler(config.format.rate)
+            self._resampler = PcmConverter(PcmFormat(config.format.rate, 2, 1))
         if config.turns is not None:
             config = replace(config, turns=_capped(config.turns, self.limits))
         if config.turns != self.config.turns:
@@ -267,11 +267,8 @@ class RealtimeSession:
 
     def _pcm(self, raw: bytes) -> np.ndarray:
         encoding = self.config.format.encoding
-        if encoding == "pcm16":
-            samples = np.frombuffer(raw[: len(raw) // 2 * 2], dtype="<i2")
-        else:
-            samples = decode_g711(raw, encoding)
-        return pcm16_to_float(self._resampler.convert(samples))
+        data = raw if encoding == "pcm16" else decode_g711(raw, encoding).tobytes()
+        return pcm16_to_float(self._resampler.convert(data))
 
     def _score(self, pcm: np.ndarray) -> list[float]:
         return [float(p) for p in self._scorer.feed(pcm)]

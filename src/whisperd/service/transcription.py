@@ -1,7 +1,7 @@
 """The transcription service: what every front end calls, and the one place that turns requests into work.
 
-A front end (an HTTP route, the CLI's ``--local``, the benchmark, later a socket or a job worker) says
-what it wants as a :class:`TranscriptionRequest` and hands over the audio; the service
+A front end (an HTTP route, a Wyoming connection, the CLI's ``--local``, the benchmark, later a job
+worker) says what it wants as a :class:`TranscriptionRequest` and hands over the audio; the service
 
 * maps the request to decoding options (:meth:`TranscriptionService.options`: the profile's beam size,
   VAD, the temperature ladder) and checks what the model can do (an English-only model cannot translate),

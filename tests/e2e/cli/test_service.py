@@ -207,6 +207,22 @@ def test_a_network_address_needs_keys(tmp_path: Path) -> None:
     assert whisperd("service", "install", "--env", "1BAD=x", env=home(tmp_path)).returncode == 2
 
 
+def test_wyoming_beyond_loopback_needs_the_allow_flag_whatever_the_keys(tmp_path: Path) -> None:
+    wyoming = ("--env", "WHISPERD_WYOMING_URI=tcp://0.0.0.0:10300", "--env", "WHISPERD_API_KEYS=k")
+    refused = whisperd("service", "install", *wyoming, env=home(tmp_path))
+    assert refused.returncode == 2
+    assert b"refusing to serve Wyoming on 0.0.0.0" in refused.stderr
+    assert not unit_file(tmp_path).exists()
+    bad = whisperd("service", "install", "--env", "WHISPERD_WYOMING_URI=http://x:1", env=home(tmp_path))
+    assert bad.returncode == 2
+    assert b"use tcp://HOST:PORT" in bad.stderr
+    allowed = whisperd(
+        "service", "install", *wyoming, "--env", "WHISPERD_ALLOW_UNAUTHENTICATED=true", env=home(tmp_path)
+    )
+    assert allowed.returncode == 0, allowed.stderr
+    assert "WHISPERD_WYOMING_URI=tcp://0.0.0.0:10300" in unit_file(tmp_path).read_text()
+
+
 def test_uninstall_stops_disables_and_removes(tmp_path: Path) -> None:
     calls = fake_systemctl(tmp_path / "bin")
     env = home(tmp_path, str(tmp_path / "bin"))

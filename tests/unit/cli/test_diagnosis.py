@@ -5,6 +5,7 @@ from __future__ import annotations
 from whisperd.cli.diagnosis import (
     Check,
     check_cuda,
+    check_discovery,
     check_health,
     check_model,
     check_packages,
@@ -127,3 +128,14 @@ def test_report_and_exit_code() -> None:
     assert format_check(fail) == "[FAIL] c: broken\n       fix: do that"
     assert exit_code([ok, warn]) == 0
     assert exit_code([ok, warn, fail]) == 1
+
+
+def test_discovery() -> None:
+    assert check_discovery("http://10.0.0.2:5000", 3) == Check(
+        "discovery", "ok", "found http://10.0.0.2:5000 on the LAN"
+    )
+    none = check_discovery(None, 3)
+    assert none.status == "fail"
+    assert none.fix is not None
+    assert "--no-advertise" in none.fix
+    assert "--server URL" in none.fix

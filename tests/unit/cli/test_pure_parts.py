@@ -1,4 +1,5 @@
-"""The pure decisions behind ``whisperd transcribe``: server address, output names, progress lines."""
+"""The pure decisions behind ``whisperd transcribe`` and ``discover``: server address, output names,
+progress lines, the list of servers found."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from pathlib import Path
 import pytest
 
 from whisperd.cli.client import DEFAULT_URL, api_key_from, server_root, server_url_from
+from whisperd.cli.discover import format_servers
 from whisperd.cli.progress import Progress, audio_line, bar, clock, upload_line
 from whisperd.cli.transcribe import OutputNames
+from whisperd.discovery.records import FoundServer
 
 
 @pytest.mark.parametrize(
@@ -94,3 +97,15 @@ def test_disabled_progress_writes_nothing() -> None:
     progress.note("transcribing")
     progress.close()
     assert stream.getvalue() == ""
+
+
+def test_servers_found_are_listed_in_columns() -> None:
+    servers = [
+        FoundServer("whisperd on gpu-box", "http://192.168.1.10:5000", "keys", ["base", "small"]),
+        FoundServer("kitchen", "http://192.168.1.11:5000", "none", []),
+    ]
+    assert format_servers(servers).splitlines() == [
+        "NAME                 URL                       AUTH  MODELS",
+        "whisperd on gpu-box  http://192.168.1.10:5000  keys  base, small",
+        "kitchen              http://192.168.1.11:5000  none  -",
+    ]
