@@ -40,7 +40,7 @@ def bind_refusal(host: str, has_keys: bool, allow_unauthenticated: bool) -> str 
     return (
         f"refusing to listen on {host} without API keys: anyone on the network could use the server. "
         "Set WHISPERD_API_KEYS (or WHISPERD_API_KEYS_FILE), bind to 127.0.0.1, "
-        "or pass --allow-unauthenticated if that exposure is intended."
+        "or pass --allow-unauthenticated (WHISPERD_ALLOW_UNAUTHENTICATED=true) if that exposure is intended."
     )
 
 

@@ -23,3 +23,4 @@ def test_bind_refusal() -> None:
     message = bind_refusal("0.0.0.0", False, False)
     assert message is not None
     assert "WHISPERD_API_KEYS" in message
+    assert "WHISPERD_ALLOW_UNAUTHENTICATED=true" in message  # what a container (no flags, only env) can set
