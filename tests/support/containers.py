@@ -148,7 +148,8 @@ def detect() -> ContainerEnv:
     """This machine's engine and flags; :class:`Unavailable` when it cannot run containers."""
     done = subprocess.run([str(SCRIPT), "env"], capture_output=True, text=True, timeout=1800, check=False)
     if done.returncode == _UNAVAILABLE:
-        raise Unavailable(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "no engine")
+        why = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "no engine"
+        raise Unavailable(why.removeprefix("container: "))
     if done.returncode != 0:
         raise RuntimeError(f"scripts/container env failed ({done.returncode}): {done.stderr[-4000:]}")
     values: dict[str, str] = {}
