@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shlex
 import subprocess
 import time
@@ -72,6 +73,8 @@ class ContainerEnv:
     base_image: str
     run_flags: list[str]
     host_network: bool
+    detected: dict[str, str]
+    """``scripts/container env``'s lines, handed back to ``scripts/container build`` (no second probe)."""
     started: list[str] = field(default_factory=list)
 
     def engine_run(
@@ -87,8 +90,10 @@ class ContainerEnv:
     def build(self, target: str, tag: str) -> None:
         """``scripts/container build``, exactly as ``make image`` runs it; its output shown on failure."""
         done = subprocess.run(
-            [str(SCRIPT), "build", target, tag], capture_output=True, text=True, timeout=1800, check=False
-        )
+            [str(SCRIPT), "build", target, tag],
+            env={**os.environ, **self.detected, "WHISPERD_CONTAINER_DETECTED": "1"},
+            capture_output=True, text=True, timeout=1800, check=False,
+        )  # fmt: skip
         if done.returncode != 0:
             raise RuntimeError(
                 f"image build failed ({done.returncode}):\n{(done.stdout + done.stderr)[-6000:]}"
@@ -162,6 +167,7 @@ def detect() -> ContainerEnv:
         base_image=values["BASE_IMAGE"],
         run_flags=shlex.split(values["RUN_FLAGS"]),
         host_network=values["RUN_NETWORK"] == "host",
+        detected=values,
     )
 
 
