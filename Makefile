@@ -8,7 +8,7 @@ SYSTEM_PACKAGES := ffmpeg sox espeak-ng chromium chromium-driver systemd curl
 PYTEST_ARGS ?=
 ARGS ?=
 
-.PHONY: setup system-deps serve test lint typecheck pytest bench lock clean
+.PHONY: setup system-deps serve test lint typecheck pytest bench lock clean image image-cuda
 
 setup: $(STAMP) system-deps
 
@@ -58,6 +58,17 @@ pytest: setup
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest
+
+# The container image (Containerfile), with Podman or Docker; scripts/container finds what this machine
+# needs (installing podman with apt when root and no engine answers) and makes the Debian base where no
+# image registry can be reached. Not part of setup: serving and testing on the host need none of it.
+VERSION := $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' pyproject.toml)
+
+image:
+	scripts/container build cpu whisperd:$(VERSION) whisperd:latest
+
+image-cuda:
+	scripts/container build cuda whisperd:$(VERSION)-cuda
 
 bench: setup
 	$(BIN)/python -m bench $(ARGS)

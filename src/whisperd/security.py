@@ -54,7 +54,7 @@ def bind_refusal(host: str, has_keys: bool, allow_unauthenticated: bool) -> str 
     return (
         f"refusing to listen on {host} without API keys: anyone on the network could use the server. "
         "Set WHISPERD_API_KEYS (or WHISPERD_API_KEYS_FILE), bind to 127.0.0.1, "
-        "or pass --allow-unauthenticated if that exposure is intended."
+        "or pass --allow-unauthenticated (WHISPERD_ALLOW_UNAUTHENTICATED=true) if that exposure is intended."
     )
 
 
@@ -69,7 +69,8 @@ def wyoming_bind_refusal(host: str, allow_unauthenticated: bool) -> str | None:
     return (
         f"refusing to serve Wyoming on {host}: the Wyoming protocol has no authentication (API keys do "
         "not apply to it), so anyone on the network could use the server. Bind it to 127.0.0.1, or pass "
-        "--allow-unauthenticated if that exposure is intended (WHISPERD_WYOMING_ALLOW_NETWORKS can then "
+        "--allow-unauthenticated (WHISPERD_ALLOW_UNAUTHENTICATED=true) if that exposure is intended "
+        "(WHISPERD_WYOMING_ALLOW_NETWORKS can then "
         "limit which clients may connect)."
     )
 

@@ -23,6 +23,7 @@ def test_bind_refusal() -> None:
     message = bind_refusal("0.0.0.0", False, False)
     assert message is not None
     assert "WHISPERD_API_KEYS" in message
+    assert "WHISPERD_ALLOW_UNAUTHENTICATED=true" in message  # what a container (no flags, only env) can set
 
 
 def test_wyoming_needs_the_allow_flag_whatever_the_keys() -> None:
@@ -33,6 +34,7 @@ def test_wyoming_needs_the_allow_flag_whatever_the_keys() -> None:
     assert message is not None
     assert "no authentication" in message
     assert "--allow-unauthenticated" in message
+    assert "WHISPERD_ALLOW_UNAUTHENTICATED=true" in message
 
 
 def test_client_networks() -> None:

@@ -4,6 +4,10 @@ Some packs split ``model.bin`` in parts to stay under PyPI's file size limit. A 
 once into the cache folder, its sha256 checked against the pinned value, and then used from there; an
 unsplit pack is used in place after its hash is checked once. Packages are located with
 ``importlib.util.find_spec``, which finds them without importing (and so without running) their code.
+
+:func:`export_models` turns the installed packs into plain model folders, checked once, for a machine
+that then runs without the pack packages (the container image: ``WHISPERD_MODEL_DIRS``, nothing to
+assemble or write at start-up).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["PACKS", "PackError", "PackFile", "PackSpec", "installed_packs", "materialize"]
+__all__ = ["PACKS", "PackError", "PackFile", "PackSpec", "export_models", "installed_packs", "materialize"]
 
 _CHUNK = 1 << 20
 
@@ -190,3 +194,37 @@ def _verified_in_place(spec: PackSpec, weights: Path, cache_dir: Path) -> Path:
     stamp_file.parent.mkdir(parents=True, exist_ok=True)
     stamp_file.write_text(json.dumps(stamp))
     return weights.parent
+
+
+def export_models(target: Path, cache_dir: Path) -> dict[str, Path]:
+    """Each installed pack's model as a plain model folder ``target/<model>`` (first pack per model wins).
+
+    The weights are assembled or verified as :func:`materialize` does (``cache_dir`` holds what it
+    assembles), copied, and the copy's sha256 is checked again before it is renamed into place. An
+    existing ``target/<model>`` is an error: nothing is overwritten. Returns the folders by model name.
+    """
+    exported: dict[str, Path] = {}
+    for spec in installed_packs():
+        if spec.model in exported:
+            continue
+        folder = materialize(spec, cache_dir)
+        destination = target / spec.model
+        if destination.exists():
+            raise PackError(f"{destination} already exists")
+        sources = [folder / "model.bin", *(folder / Path(f.path).name for f in spec.files)]
+        target.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=f".{spec.model}-", dir=target))
+        try:
+            for source in sources:
+                shutil.copyfile(source, work / source.name)
+            actual = _sha256([work / "model.bin"])
+            if actual != spec.sha256:
+                raise PackError(
+                    f"pack {spec.pack}: copied model.bin sha256 is {actual}, expected {spec.sha256}"
+                )
+            work.chmod(0o755)  # mkdtemp's 0700 would hide the model from the user that serves it
+            os.rename(work, destination)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        exported[spec.model] = destination
+    return exported

@@ -9,7 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from whisperd.engine.packs import PACKS, PackError, PackFile, PackSpec, installed_packs, materialize
+from whisperd.engine import packs
+from whisperd.engine.catalog import ModelCatalog
+from whisperd.engine.packs import (
+    PACKS,
+    PackError,
+    PackFile,
+    PackSpec,
+    export_models,
+    installed_packs,
+    materialize,
+)
 
 
 @pytest.fixture
@@ -86,3 +96,45 @@ def test_real_base_pack_assembles_to_its_hash(tmp_path: Path) -> None:
     folder = materialize(spec, tmp_path)
     digest = hashlib.sha256((folder / "model.bin").read_bytes()).hexdigest()
     assert digest == spec.sha256
+
+
+def test_export_makes_plain_model_folders_that_the_catalog_finds(
+    fake_packages: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    expected = hashlib.sha256(b"abc" * 1000 + b"xyz" * 500).hexdigest()
+    shadowed = PackSpec("test-model", "a later pack", (), (), "0" * 64)  # first pack per model wins
+    monkeypatch.setattr(packs, "PACKS", (_spec(expected), shadowed))
+    exported = export_models(tmp_path / "models", tmp_path / "cache")
+    folder = tmp_path / "models" / "test-model"
+    assert exported == {"test-model": folder}
+    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["test-model"]  # no work folder left
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "config.json",
+        "model.bin",
+        "tokenizer.json",
+        "vocabulary.txt",
+    ]
+    assert (folder / "model.bin").read_bytes() == b"abc" * 1000 + b"xyz" * 500
+    assert folder.stat().st_mode & 0o777 == 0o755
+    monkeypatch.setattr(packs, "PACKS", ())  # the packages gone, as in the image
+    assert ModelCatalog(tmp_path / "cache", [tmp_path / "models"]).find("test-model").path == folder
+
+
+def test_export_overwrites_nothing(
+    fake_packages: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(packs, "PACKS", (_spec(hashlib.sha256(b"abc" * 1000 + b"xyz" * 500).hexdigest()),))
+    (tmp_path / "models" / "test-model").mkdir(parents=True)
+    with pytest.raises(PackError, match="already exists"):
+        export_models(tmp_path / "models", tmp_path / "cache")
+    assert list((tmp_path / "models" / "test-model").iterdir()) == []
+
+
+def test_real_packs_export_to_their_hashes(tmp_path: Path) -> None:
+    exported = export_models(tmp_path / "models", tmp_path / "cache")
+    assert set(exported) == {"tiny.en", "base"}
+    first: dict[str, PackSpec] = {}
+    for spec in installed_packs():
+        first.setdefault(spec.model, spec)
+    for model, spec in first.items():
+        assert hashlib.sha256((exported[model] / "model.bin").read_bytes()).hexdigest() == spec.sha256
