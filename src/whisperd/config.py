@@ -26,6 +26,10 @@ DEFAULT_ALIASES: dict[str, str] = {
     "gpt-4o-transcribe": "default",
     "gpt-4o-mini-transcribe": "default",
     "gpt-4o-transcribe-diarize": "default",
+    "gpt-4o-mini-transcribe-2025-12-15": "default",
+    "gpt-transcribe": "default",
+    "gpt-live-transcribe": "default",
+    "gpt-realtime-whisper": "default",
 }
 
 
@@ -68,6 +72,9 @@ class Settings(BaseSettings):
     aliases: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_ALIASES))
     """Model names that clients send and what they mean; ``default`` is the default model.
     Set as JSON, e.g. ``WHISPERD_ALIASES='{"whisper-1": "small"}'``."""
+    diarize_models: list[str] = Field(default_factory=lambda: ["gpt-4o-transcribe-diarize"])
+    """Model names that mean "with speakers" (OpenAI's diarization model): ``diarized_json``, known speakers
+    and the stream's segment events; JSON list. Each must also be an alias or a model name."""
     model_dirs: list[Path] = Field(default_factory=list)
     """Extra folders whose sub-folders are CTranslate2 models that clients may name."""
     cache_dir: Path = Field(default_factory=_cache_home)

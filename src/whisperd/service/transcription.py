@@ -36,6 +36,7 @@ from whisperd.engine.types import (
     Task,
     Transcriber,
     Transcript,
+    VadSettings,
 )
 from whisperd.errors import InvalidParameter, ModelNotFound
 from whisperd.media.audio import decode_blocks
@@ -64,6 +65,14 @@ class TranscriptionRequest:
     temperature: float = 0.0
     word_timestamps: bool = False
     hotwords: str | None = None
+    keywords: tuple[str, ...] = ()
+    """Words and phrases whose spelling the decoder should follow (OpenAI's ``keywords``)."""
+    languages: tuple[str, ...] = ()
+    """The languages the audio may be in; detection chooses among them."""
+    logprobs: bool = False
+    """Each output token's log probability, from the decoder (decoded greedily to have them)."""
+    vad: VadSettings | None = None
+    """Where the audio is cut at pauses (OpenAI's ``chunking_strategy``); None: the defaults."""
     stream: bool = False
     """The client reads the text as it comes: the first part of a long file is decoded first."""
     draft: bool = False
@@ -135,16 +144,21 @@ class TranscriptionService:
                 f"The model '{model.name}' is English-only and cannot translate; use a multilingual model.",
                 param="model",
             )
+        greedy = self.policy.profile == "fast" or request.draft or request.logprobs
         return DecodeOptions(
             task=request.task,
             language=request.language,
             prompt=request.prompt,
             temperature=request.temperature,
             word_timestamps=request.word_timestamps,
-            beam_size=1 if self.policy.profile == "fast" or request.draft else 5,
+            beam_size=1 if greedy else 5,
             vad_filter=self.policy.vad_filter,
             temperature_fallback=self.policy.temperature_fallback and not request.draft,
-            hotwords=request.hotwords,
+            hotwords=", ".join([*request.keywords, *([request.hotwords] if request.hotwords else [])])
+            or None,
+            languages=request.languages,
+            logprobs=request.logprobs,
+            vad=request.vad,
             early_text=request.stream,
         )
 

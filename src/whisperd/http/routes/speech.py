@@ -11,27 +11,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.requests import ClientDisconnect
 
-from whisperd.engine.types import Cancelled, CancelToken, Segment, Task, Transcript
+from whisperd.engine.types import Cancelled, CancelToken, Segment, Task, Transcript, VadSettings
 from whisperd.errors import InternalError, MissingFile, WhisperdError
 from whisperd.http.middleware.observe import record_of
 from whisperd.http.protocol import (
     ErrorResponse,
+    ServerVadChunking,
     TranscriptionJSON,
     TranscriptionParams,
     TranscriptionVerbose,
+    check_diarization,
     form_schema,
     parse_params,
 )
 from whisperd.http.responses import EventStream, sse
 from whisperd.http.routes import runtime_of
 from whisperd.http.upload import receive_form
-from whisperd.media.formats import CONTENT_TYPES, render
+from whisperd.media.formats import CONTENT_TYPES, logprob_entries, render
 from whisperd.observability.logs import sanitize
 from whisperd.observability.record import RequestRecord
 from whisperd.service.transcription import TranscriptionRequest, TranscriptStream, UploadedFile
@@ -102,6 +104,7 @@ async def _handle(request: Request, task: Task) -> Response:
         return Response(status_code=499)
     try:
         params = parse_params(form.fields, translation=task == "translate")
+        check_diarization(params, diarize=params.model in runtime.settings.diarize_models)
         if form.upload is None:
             raise MissingFile
         record.file, record.bytes = sanitize(form.upload.filename), form.upload.size
@@ -113,7 +116,7 @@ async def _handle(request: Request, task: Task) -> Response:
             stream = await _until_disconnect(
                 request, cancel, runtime.service.stream(audio, wanted, cancel=cancel)
             )
-            return EventStream(_events(stream, record), on_close=cancel.cancel)
+            return EventStream(_events(stream, record, wanted), on_close=cancel.cancel)
         record.segments = 0
 
         def count(segment: Segment) -> None:
@@ -147,8 +150,19 @@ def _request(params: TranscriptionParams, task: Task) -> TranscriptionRequest:
         temperature=params.temperature,
         word_timestamps="word" in params.timestamp_granularities,
         hotwords=params.hotwords,
+        keywords=tuple(k for k in params.keywords if k.strip()),
+        languages=tuple(params.languages),
+        logprobs="logprobs" in params.include,
+        vad=_vad(params.chunking_strategy),
         stream=params.stream,
     )
+
+
+def _vad(strategy: Literal["auto"] | ServerVadChunking | None) -> VadSettings | None:
+    """``chunking_strategy`` as the engine's cut settings (``auto``: the server's own)."""
+    if not isinstance(strategy, ServerVadChunking):
+        return None
+    return VadSettings(strategy.threshold, strategy.silence_duration_ms, strategy.prefix_padding_ms)
 
 
 async def _until_disconnect(request: Request, cancel: CancelToken, work: Awaitable[T]) -> T:
@@ -181,17 +195,25 @@ def _note(record: RequestRecord, transcript: Transcript, with_text: bool) -> Non
 
 def _render(transcript: Transcript, params: TranscriptionParams, task: Task) -> Response:
     body = render(
-        transcript, params.response_format, task, with_words="word" in params.timestamp_granularities
+        transcript,
+        params.response_format,
+        task,
+        with_words="word" in params.timestamp_granularities,
+        logprobs="logprobs" in params.include,
+        languages=bool(params.languages),
     )
     if isinstance(body, dict):
         return JSONResponse(body)
     return PlainTextResponse(body, media_type=CONTENT_TYPES[params.response_format])
 
 
-async def _events(stream: TranscriptStream, record: RequestRecord) -> AsyncIterator[bytes]:
+async def _events(
+    stream: TranscriptStream, record: RequestRecord, wanted: TranscriptionRequest
+) -> AsyncIterator[bytes]:
     """``transcript.text.delta`` per segment as it is decoded, then ``transcript.text.done``.
 
-    A failure during inference arrives as an ``error`` event (the answer has already started).
+    With ``include[]=logprobs`` each delta and the done event carry their tokens' log probabilities. A
+    failure during inference arrives as an ``error`` event (the answer has already started).
     """
     try:
         first = True
@@ -199,10 +221,18 @@ async def _events(stream: TranscriptStream, record: RequestRecord) -> AsyncItera
             delta = segment.text.lstrip() if first else segment.text
             first = False
             if delta:
-                yield sse({"type": "transcript.text.delta", "delta": delta})
+                event: dict[str, Any] = {"type": "transcript.text.delta", "delta": delta}
+                if wanted.logprobs:
+                    event["logprobs"] = logprob_entries(segment.logprobs or [])
+                yield sse(event)
         transcript = await stream.result()
         record.audio_seconds, record.language = transcript.duration, transcript.language
-        yield sse({"type": "transcript.text.done", "text": transcript.text})
+        done: dict[str, Any] = {"type": "transcript.text.done", "text": transcript.text}
+        if wanted.logprobs:
+            done["logprobs"] = logprob_entries(transcript.logprobs)
+        if wanted.languages:
+            done["languages"] = [{"code": transcript.language}] if transcript.segments else []
+        yield sse(done)
     except Cancelled:
         record.cancelled = True
     except Exception as exc:
