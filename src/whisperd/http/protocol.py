@@ -12,20 +12,25 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from whisperd.config import MAX_KNOWN_SPEAKERS
 from whisperd.errors import InvalidParameter
 from whisperd.media.formats import ResponseFormat
 from whisperd.media.languages import language_code
 
 __all__ = [
+    "DiarizedSegmentObject",
     "ErrorDetail",
     "ErrorResponse",
     "Granularity",
     "HealthResponse",
+    "LanguageObject",
     "ModelList",
     "ModelObject",
     "ResidentModel",
     "SegmentObject",
     "ServerVadChunking",
+    "TokenLogprobObject",
+    "TranscriptionDiarized",
     "TranscriptionJSON",
     "TranscriptionParams",
     "TranscriptionVerbose",
@@ -47,7 +52,6 @@ _LIST_FIELDS = {
     "known_speaker_references": "known_speaker_references[]",
 }
 _OBJECT_FIELDS = {"chunking_strategy"}
-_MAX_KNOWN_SPEAKERS = 4
 
 
 class ServerVadChunking(BaseModel):
@@ -212,9 +216,9 @@ def check_diarization(params: TranscriptionParams, diarize: bool) -> None:
 
 def _check_speakers(params: TranscriptionParams) -> None:
     names, references = params.known_speaker_names, params.known_speaker_references
-    if len(names) > _MAX_KNOWN_SPEAKERS:
+    if len(names) > MAX_KNOWN_SPEAKERS:
         raise InvalidParameter(
-            f"At most {_MAX_KNOWN_SPEAKERS} known speakers may be given.", param="known_speaker_names"
+            f"At most {MAX_KNOWN_SPEAKERS} known speakers may be given.", param="known_speaker_names"
         )
     if len(names) != len(references):
         raise InvalidParameter(
@@ -241,7 +245,7 @@ def form_schema(translation: bool) -> dict[str, Any]:
     for name, prop in schema["properties"].items():
         if translation and name in {"language", "timestamp_granularities"}:
             continue
-        properties[_LIST_FIELDS.get(name, name)] = prop
+        properties[_LIST_FIELDS.get(name, name)] = _inlined(prop, schema.get("$defs", {}))
     return {
         "required": True,
         "content": {
@@ -252,14 +256,40 @@ def form_schema(translation: bool) -> dict[str, Any]:
     }
 
 
+def _inlined(node: Any, definitions: dict[str, Any]) -> Any:
+    """``node`` with each ``$ref`` to the model's own definitions replaced by the definition itself."""
+    if isinstance(node, dict):
+        ref = node.get("$ref", "")
+        if ref.startswith("#/$defs/"):
+            return _inlined(definitions[ref.removeprefix("#/$defs/")], definitions)
+        return {key: _inlined(value, definitions) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_inlined(item, definitions) for item in node]
+    return node
+
+
 class Usage(BaseModel):
     type: Literal["duration"] = "duration"
     seconds: float
 
 
+class TokenLogprobObject(BaseModel):
+    token: str
+    bytes: list[int]
+    logprob: float
+
+
+class LanguageObject(BaseModel):
+    code: str
+
+
 class TranscriptionJSON(BaseModel):
     text: str
     usage: Usage
+    logprobs: list[TokenLogprobObject] | None = None
+    """With ``include[]=logprobs``."""
+    languages: list[LanguageObject] | None = None
+    """With ``languages[]``: the language found among them."""
 
 
 class SegmentObject(BaseModel):
@@ -288,6 +318,25 @@ class TranscriptionVerbose(BaseModel):
     text: str
     segments: list[SegmentObject] | None = None
     words: list[WordObject] | None = None
+    usage: Usage
+
+
+class DiarizedSegmentObject(BaseModel):
+    type: Literal["transcript.text.segment"] = "transcript.text.segment"
+    id: str
+    start: float
+    end: float
+    text: str
+    speaker: str
+    """A known speaker's name, else ``A``, ``B``, ... in order of first appearance."""
+
+
+class TranscriptionDiarized(BaseModel):
+    task: Literal["transcribe"] = "transcribe"
+    duration: float
+    text: str
+    """One ``speaker: words`` line per turn."""
+    segments: list[DiarizedSegmentObject]
     usage: Usage
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,7 +39,8 @@ from whisperd.engine.types import (
     VadSettings,
 )
 from whisperd.errors import InvalidParameter, ModelNotFound
-from whisperd.media.audio import decode_blocks
+from whisperd.media.audio import channel_count, decode_blocks
+from whisperd.service.diarizing import Diarizer, KnownSpeaker
 from whisperd.service.scheduler import Scheduler
 
 __all__ = [
@@ -78,6 +79,10 @@ class TranscriptionRequest:
     draft: bool = False
     """A provisional decode of audio still arriving (live partial text): greedy and without the random
     temperature fallback, since it will be decoded again in full."""
+    diarize: bool = False
+    """Say who speaks: each segment of the result carries its speaker (OpenAI's diarization model)."""
+    known_speakers: tuple[KnownSpeaker, ...] = ()
+    """Voices to name instead of lettering them (with ``diarize``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,10 +137,13 @@ class TranscriptStream:
 class TranscriptionService:
     """Requests to transcripts, through the model manager's leases and the scheduler's slots."""
 
-    def __init__(self, policy: DecodingPolicy, models: ModelManager, scheduler: Scheduler) -> None:
+    def __init__(
+        self, policy: DecodingPolicy, models: ModelManager, scheduler: Scheduler, diarizer: Diarizer
+    ) -> None:
         self.policy = policy
         self.models = models
         self.scheduler = scheduler
+        self.diarizer = diarizer
 
     def options(self, request: TranscriptionRequest, model: Transcriber) -> DecodeOptions:
         """The decoding options for ``request`` on ``model``: the only place this mapping is made."""
@@ -235,6 +243,8 @@ class TranscriptionService:
                 options = self.options(request, model)
 
                 def work(token: CancelToken) -> Transcript:
+                    if request.diarize:
+                        return self._diarized(audio, request, model, options, token, on_segment, on_decoded)
                     recording = self._record(audio, model, options)
                     if on_decoded is not None:
                         on_decoded(recording.duration)
@@ -257,18 +267,50 @@ class TranscriptionService:
         finally:
             await lease.__aexit__(None, None, None)
 
+    def _diarized(
+        self,
+        audio: AudioInput,
+        request: TranscriptionRequest,
+        model: Transcriber,
+        options: DecodeOptions,
+        token: CancelToken,
+        on_segment: Callable[[Segment], None] | None,
+        on_decoded: Callable[[float], None] | None,
+    ) -> Transcript:
+        """Speakers need the whole recording (and a channel check may read it twice): the upload is kept
+        until the work ends, and the segments go out once every speaker is known."""
+        channels = 1 if isinstance(audio, Samples) else channel_count(audio.path)
+        transcript = self.diarizer.transcribe(
+            lambda keep: self._blocks(audio, keep),
+            channels,
+            model,
+            options,
+            request.known_speakers,
+            cancel=token,
+            on_decoded=on_decoded,
+        )
+        if on_segment is not None:
+            for segment in transcript.segments:
+                on_segment(segment)
+        return transcript
+
+    def _blocks(self, audio: AudioInput, channels: int) -> Iterator[np.ndarray]:
+        """The audio decoded block by block within the operator's limits (mono, or its channels kept)."""
+        if isinstance(audio, Samples):
+            yield audio.audio
+            return
+        yield from decode_blocks(
+            audio.path,
+            max_seconds=self.policy.max_audio_seconds,
+            max_decode_seconds=self.policy.max_decode_seconds,
+            channels=channels,
+        )
+
     def _record(self, audio: AudioInput, model: Transcriber, options: DecodeOptions) -> Recording:
         """The audio decoded into the model's recorder, block by block; an upload is deleted at the end."""
         recorder = model.recorder(options)
-        if isinstance(audio, Samples):
-            recorder.feed(audio.audio)
-            return recorder.finish()
         try:
-            for block in decode_blocks(
-                audio.path,
-                max_seconds=self.policy.max_audio_seconds,
-                max_decode_seconds=self.policy.max_decode_seconds,
-            ):
+            for block in self._blocks(audio, 1):
                 recorder.feed(block)
             return recorder.finish()
         finally:

@@ -23,6 +23,7 @@ from whisperd.http.middleware.observe import record_of
 from whisperd.http.protocol import (
     ErrorResponse,
     ServerVadChunking,
+    TranscriptionDiarized,
     TranscriptionJSON,
     TranscriptionParams,
     TranscriptionVerbose,
@@ -33,9 +34,10 @@ from whisperd.http.protocol import (
 from whisperd.http.responses import EventStream, sse
 from whisperd.http.routes import runtime_of
 from whisperd.http.upload import receive_form
-from whisperd.media.formats import CONTENT_TYPES, logprob_entries, render
+from whisperd.media.formats import CONTENT_TYPES, diarized_segment, logprob_entries, render, segment_id
 from whisperd.observability.logs import sanitize
 from whisperd.observability.record import RequestRecord
+from whisperd.service.diarizing import KnownSpeaker
 from whisperd.service.transcription import TranscriptionRequest, TranscriptStream, UploadedFile
 
 __all__ = ["create_transcription", "create_translation", "router"]
@@ -46,7 +48,7 @@ T = TypeVar("T")
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
-        "model": TranscriptionJSON | TranscriptionVerbose,
+        "model": TranscriptionJSON | TranscriptionVerbose | TranscriptionDiarized,
         "content": {
             "text/plain": {"schema": {"type": "string"}},
             "application/x-subrip": {"schema": {"type": "string"}},
@@ -104,19 +106,21 @@ async def _handle(request: Request, task: Task) -> Response:
         return Response(status_code=499)
     try:
         params = parse_params(form.fields, translation=task == "translate")
-        check_diarization(params, diarize=params.model in runtime.settings.diarize_models)
+        diarize = task == "transcribe" and params.model in runtime.settings.diarize_models
+        check_diarization(params, diarize)
         if form.upload is None:
             raise MissingFile
         record.file, record.bytes = sanitize(form.upload.filename), form.upload.size
         record.response_format = params.response_format
-        wanted = _request(params, task)
+        wanted = _request(params, task, diarize)
         audio = UploadedFile(form.upload.path)
         cancel = CancelToken()
         if params.stream:
             stream = await _until_disconnect(
                 request, cancel, runtime.service.stream(audio, wanted, cancel=cancel)
             )
-            return EventStream(_events(stream, record, wanted), on_close=cancel.cancel)
+            segments = params.response_format == "diarized_json"
+            return EventStream(_events(stream, record, wanted, segments), on_close=cancel.cancel)
         record.segments = 0
 
         def count(segment: Segment) -> None:
@@ -140,7 +144,7 @@ async def _handle(request: Request, task: Task) -> Response:
         form.cleanup()
 
 
-def _request(params: TranscriptionParams, task: Task) -> TranscriptionRequest:
+def _request(params: TranscriptionParams, task: Task, diarize: bool) -> TranscriptionRequest:
     """The wire parameters as the service's request."""
     return TranscriptionRequest(
         task=task,
@@ -155,6 +159,13 @@ def _request(params: TranscriptionParams, task: Task) -> TranscriptionRequest:
         logprobs="logprobs" in params.include,
         vad=_vad(params.chunking_strategy),
         stream=params.stream,
+        diarize=diarize,
+        known_speakers=tuple(
+            KnownSpeaker(name, reference)
+            for name, reference in zip(
+                params.known_speaker_names, params.known_speaker_references, strict=True
+            )
+        ),
     )
 
 
@@ -208,12 +219,14 @@ def _render(transcript: Transcript, params: TranscriptionParams, task: Task) -> 
 
 
 async def _events(
-    stream: TranscriptStream, record: RequestRecord, wanted: TranscriptionRequest
+    stream: TranscriptStream, record: RequestRecord, wanted: TranscriptionRequest, segments: bool
 ) -> AsyncIterator[bytes]:
     """``transcript.text.delta`` per segment as it is decoded, then ``transcript.text.done``.
 
-    With ``include[]=logprobs`` each delta and the done event carry their tokens' log probabilities. A
-    failure during inference arrives as an ``error`` event (the answer has already started).
+    With ``include[]=logprobs`` each delta and the done event carry their tokens' log probabilities. With
+    ``diarized_json`` each delta names its segment and is followed by that ``transcript.text.segment``
+    (speaker included). A failure during inference arrives as an ``error`` event (the answer has already
+    started).
     """
     try:
         first = True
@@ -224,7 +237,11 @@ async def _events(
                 event: dict[str, Any] = {"type": "transcript.text.delta", "delta": delta}
                 if wanted.logprobs:
                     event["logprobs"] = logprob_entries(segment.logprobs or [])
+                if segments:
+                    event["segment_id"] = segment_id(segment.id)
                 yield sse(event)
+                if segments:
+                    yield sse(diarized_segment(segment))
         transcript = await stream.result()
         record.audio_seconds, record.language = transcript.duration, transcript.language
         done: dict[str, Any] = {"type": "transcript.text.done", "text": transcript.text}
