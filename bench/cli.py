@@ -9,7 +9,8 @@ spent is recorded beside the wall time, and the load average is printed at the s
 
 Scenarios: a 5 s voice note (OGG/Opus) alone; each of four one-minute clips alone; 4 and 8 clients
 sending one-minute clips at once; a ten-minute file; start-up time to ``/health`` 200. Every row
-carries the word error rate of each system's text against the truth of the clip.
+carries the word error rate of each system's text against the truth of the clip. Then whisperd alone:
+live sessions over the Realtime socket (:mod:`bench.live`) and diarization (:mod:`bench.diarization`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pathlib import Path
 from bench.clients import Result
 from bench.contenders import Contender, InProcessWorker, Sample
 from bench.corpus import Clip, Corpus, build_corpus
+from bench.diarization import diarization_rows, render_diarization
 from bench.live import live_rows, render_live
 from bench.machine import Machine, describe, load_average
 from bench.report import Measure, Row, check_targets, median, percentile, render, summary
@@ -316,6 +318,10 @@ def main(argv: list[str] | None = None) -> int:
             server = everyone.whisperd["accurate"].server
             assert server is not None
             live = render_live("accurate", live_rows(server, corpus.minute, 2 if args.quick else 4))
+            _progress("diarization")
+            live += "\n\n" + render_diarization(
+                "accurate", diarization_rows(server, cache_dir / "bench" / "dialogues")
+            )
         memory = _memory(everyone)
     check_targets(rows)
     text = "\n\n".join(

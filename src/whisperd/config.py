@@ -20,6 +20,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = [
     "DEFAULT_ALIASES",
+    "MAX_KNOWN_SPEAKERS",
     "DecodingPolicy",
     "Device",
     "Profile",
@@ -37,12 +38,20 @@ DEFAULT_ALIASES: dict[str, str] = {
     "gpt-4o-transcribe": "default",
     "gpt-4o-mini-transcribe": "default",
     "gpt-4o-transcribe-diarize": "default",
+    "gpt-4o-mini-transcribe-2025-12-15": "default",
+    "gpt-transcribe": "default",
+    "gpt-live-transcribe": "default",
+    "gpt-realtime-whisper": "default",
 }
 
 
 def _state_home() -> Path:
     """Where logs and caches go when no folder is configured (XDG, as a user service expects)."""
     return Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state")) / "whisperd"
+
+
+MAX_KNOWN_SPEAKERS = 4
+"""Known speakers one request may name (OpenAI's limit)."""
 
 
 def _cache_home() -> Path:
@@ -102,6 +111,12 @@ class Settings(BaseSettings):
     aliases: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_ALIASES))
     """Model names that clients send and what they mean; ``default`` is the default model.
     Set as JSON, e.g. ``WHISPERD_ALIASES='{"whisper-1": "small"}'``."""
+    diarize_models: list[str] = Field(default_factory=lambda: ["gpt-4o-transcribe-diarize"])
+    """Model names that mean "with speakers" (OpenAI's diarization model): ``diarized_json``, known speakers
+    and the stream's segment events; JSON list. Each must also be an alias or a model name."""
+    speaker_model: Path | None = None
+    """The speaker-embedding weights (CAM++) that diarization of one-channel audio uses; default
+    ``<cache_dir>/speakers/campplus_cn_en_common.pt``, where ``whisperd models pull campplus`` puts them."""
     model_dirs: list[Path] = Field(default_factory=list)
     """Extra folders whose sub-folders are CTranslate2 models that clients may name."""
     cache_dir: Path = Field(default_factory=_cache_home)
@@ -239,6 +254,12 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown log level {value!r}")
         return upper
 
+    def speaker_weights(self) -> Path:
+        """Where the speaker model's weights are (or are to be installed)."""
+        from whisperd.diarization.weights import default_weights_path
+
+        return self.speaker_model or default_weights_path(self.cache_dir)
+
     def decoding(self) -> DecodingPolicy:
         """The decoding settings every request follows."""
         return DecodingPolicy(
@@ -279,6 +300,9 @@ class UploadLimits:
 
     max_file_bytes: int = 25 * 1024 * 1024
     max_field_bytes: int = 64 * 1024
+    max_reference_bytes: int = 4 * 1024 * 1024
+    """One ``known_speaker_references[]`` data URL: 10 s of 48 kHz stereo WAV in base64 fits."""
+    max_references: int = MAX_KNOWN_SPEAKERS
     stall_seconds: float = 30.0
     min_bytes_per_second: int = 4096
     grace_seconds: float = 30.0

@@ -19,9 +19,11 @@ import contextlib
 import logging
 import os
 import time
+from pathlib import Path
 from typing import Protocol
 
 from whisperd.config import Settings
+from whisperd.diarization.voices import Embedder
 from whisperd.engine.catalog import ModelCatalog
 from whisperd.engine.eviction import Limits
 from whisperd.engine.manager import ModelManager
@@ -32,6 +34,7 @@ from whisperd.observability.logs import LOGGER_NAME
 from whisperd.observability.memory import release_free_memory
 from whisperd.observability.metrics import Gauges, Metrics, ModelGauge
 from whisperd.security import ClientSecrets
+from whisperd.service.diarizing import Diarizer, SpeakerModel
 from whisperd.service.scheduler import Scheduler
 from whisperd.service.sessions import SessionLimit
 from whisperd.service.transcription import TranscriptionService
@@ -98,7 +101,13 @@ class Runtime:
         self.live = SessionLimit(settings.max_realtime_sessions)
         self.client_secrets = ClientSecrets()
         self.metrics = Metrics(settings.openai_price_per_minute, self.gauges)
-        self.service = TranscriptionService(settings.decoding(), self.models, self.scheduler)
+        self.speakers = SpeakerModel(settings.speaker_weights(), load=_load_speaker_model)
+        self.service = TranscriptionService(
+            settings.decoding(),
+            self.models,
+            self.scheduler,
+            Diarizer(self.speakers, max_decode_seconds=settings.max_decode_seconds),
+        )
         self.started = time.monotonic()
         self.ready = False
         self.load_error: str | None = None
@@ -195,3 +204,12 @@ class Runtime:
                 await self.models.evict_expired()
             except Exception:
                 logger.exception("unloading idle models failed")
+
+
+def _load_speaker_model(weights: Path) -> Embedder:
+    """CAM++ on onnxruntime, one thread per call (a second thread doubles the CPU for a third less wall time)."""
+    from whisperd.diarization.campplus import SpeakerEmbedder  # onnx and onnxruntime: loaded on first use
+
+    embedder = SpeakerEmbedder(weights, threads=1)
+    release_free_memory()  # building the graph leaves heap that glibc keeps until trimmed
+    return embedder

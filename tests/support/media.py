@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import wave
@@ -16,12 +17,14 @@ __all__ = [
     "LEFT_TEXT",
     "RIGHT_TEXT",
     "audio_dir",
+    "dialogue",
     "encode",
     "german_speech",
     "long_speech",
     "noise_wav",
     "pcm",
     "silence_wav",
+    "spoken",
     "tone_wav",
     "upload",
 ]
@@ -142,3 +145,39 @@ def german_speech(path: Path) -> Path:
 
     samples = decode_file(AUDIO_DIR / "multilingual.mp3", max_seconds=60, max_decode_seconds=60).samples
     return _write_wav(path, samples[29 * 16_000 : 51 * 16_000])
+
+
+def spoken(text: str, voice: str) -> np.ndarray:
+    """``text`` said by espeak-ng's ``voice`` (``en-us``, ``en+f3``, ...) as 16 kHz float32 samples."""
+    wav = subprocess.run(
+        ["espeak-ng", "-v", voice, "-s", "150", "--stdout", text], check=True, capture_output=True
+    ).stdout
+    with av.open(io.BytesIO(wav), mode="r") as container:
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=16_000)
+        parts = [
+            out.to_ndarray().reshape(-1)
+            for frame in container.decode(audio=0)
+            for out in resampler.resample(frame)
+        ]
+        parts += [out.to_ndarray().reshape(-1) for out in resampler.resample(None)]
+    return np.concatenate(parts).astype(np.float32)
+
+
+def dialogue(
+    path: Path, turns: list[tuple[str, str]], gap: float = 0.8
+) -> tuple[Path, list[tuple[float, float, str]]]:
+    """A mono conversation: each (voice, text) turn in order, ``gap`` seconds apart, as a 16 kHz WAV.
+
+    Returns the file and each turn's (start, end, voice), for checking who was heard when.
+    """
+    pause = np.zeros(int(16_000 * gap), dtype=np.float32)
+    parts: list[np.ndarray] = [pause]
+    timings: list[tuple[float, float, str]] = []
+    position = len(pause)
+    for voice, text in turns:
+        said = spoken(text, voice)
+        samples = 0.8 * said / max(float(np.abs(said).max()), 1e-6)
+        timings.append((position / 16_000, (position + len(samples)) / 16_000, voice))
+        parts += [samples, pause]
+        position += len(samples) + len(pause)
+    return _write_wav(path, np.concatenate(parts)), timings

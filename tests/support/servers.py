@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-__all__ = ["RunningServer", "free_port", "start_server"]
+__all__ = ["RunningServer", "free_port", "speaker_weights", "start_server"]
 
 
 def free_port() -> int:
@@ -132,6 +132,13 @@ class RunningServer:
         return self.process.returncode
 
 
+def speaker_weights() -> Path:
+    """The speaker model that ``make setup`` installed (``whisperd models pull campplus``), for every server."""
+    from whisperd.config import Settings
+
+    return Settings().speaker_weights()
+
+
 def start_server(
     root: Path,
     *,
@@ -166,6 +173,7 @@ def start_server(
         "WHISPERD_LOG_DIR": str(root / "logs"),
         "WHISPERD_TEMP_DIR": str(root / "tmp"),
         "WHISPERD_CACHE_DIR": os.environ.get("WHISPERD_TEST_CACHE_DIR", str(root / "cache")),
+        "WHISPERD_SPEAKER_MODEL": str(speaker_weights()),
         "PYTHONUNBUFFERED": "1",
         **(extra_env or {}),
     }

@@ -23,8 +23,10 @@ __all__ = [
     "Segment",
     "SpeechScorer",
     "Task",
+    "TokenLogprob",
     "Transcriber",
     "Transcript",
+    "VadSettings",
     "Word",
 ]
 
@@ -86,6 +88,24 @@ class CancelToken:
 
 
 @dataclass(frozen=True, slots=True)
+class TokenLogprob:
+    """One output token with the log probability the decoder gave it (OpenAI's ``logprobs`` entries)."""
+
+    token: str
+    bytes: list[int]
+    logprob: float
+
+
+@dataclass(frozen=True, slots=True)
+class VadSettings:
+    """Where audio is cut at pauses, when a request says (OpenAI's ``chunking_strategy``); None: defaults."""
+
+    threshold: float = 0.5
+    min_silence_ms: int | None = None
+    speech_pad_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Word:
     """One word with its time span in seconds."""
 
@@ -110,6 +130,10 @@ class Segment:
     compression_ratio: float
     no_speech_prob: float
     words: list[Word] = field(default_factory=list)
+    logprobs: list[TokenLogprob] | None = None
+    """The segment's text tokens with their log probabilities, when the request asked for them."""
+    speaker: str | None = None
+    """Who speaks, when the request asked for diarization."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +154,11 @@ class Transcript:
     def words(self) -> list[Word]:
         return [word for segment in self.segments for word in segment.words]
 
+    @property
+    def logprobs(self) -> list[TokenLogprob]:
+        """Every segment's token log probabilities in order (empty when they were not asked for)."""
+        return [entry for segment in self.segments for entry in segment.logprobs or []]
+
 
 @dataclass(frozen=True, slots=True)
 class DecodeOptions:
@@ -144,6 +173,11 @@ class DecodeOptions:
     vad_filter: bool = True
     temperature_fallback: bool = True
     hotwords: str | None = None
+    languages: tuple[str, ...] = ()
+    """Candidate languages: detection chooses among them (empty: any)."""
+    logprobs: bool = False
+    """Capture each output token's log probability from the decoder."""
+    vad: VadSettings | None = None
     early_text: bool = False
     """Decode the first part of a long file before the rest, so that streamed text starts early. Costs
     throughput (that part is decoded without the others' batch), so only streaming asks for it."""

@@ -7,35 +7,66 @@ models mirror the official SDK's types field by field and feed the OpenAPI docum
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from whisperd.config import MAX_KNOWN_SPEAKERS
 from whisperd.errors import InvalidParameter
 from whisperd.media.formats import ResponseFormat
 from whisperd.media.languages import language_code
 
 __all__ = [
+    "DiarizedSegmentObject",
     "ErrorDetail",
     "ErrorResponse",
     "Granularity",
     "HealthResponse",
+    "LanguageObject",
     "ModelList",
     "ModelObject",
     "ResidentModel",
     "SegmentObject",
+    "ServerVadChunking",
+    "TokenLogprobObject",
+    "TranscriptionDiarized",
     "TranscriptionJSON",
     "TranscriptionParams",
     "TranscriptionVerbose",
     "Usage",
     "WordObject",
+    "check_diarization",
     "form_schema",
     "parse_params",
 ]
 
 Granularity = Literal["word", "segment"]
 
-_LIST_FIELDS = {"timestamp_granularities": "timestamp_granularities[]", "include": "include[]"}
+_LIST_FIELDS = {
+    "timestamp_granularities": "timestamp_granularities[]",
+    "include": "include[]",
+    "keywords": "keywords[]",
+    "languages": "languages[]",
+    "known_speaker_names": "known_speaker_names[]",
+    "known_speaker_references": "known_speaker_references[]",
+}
+_OBJECT_FIELDS = {"chunking_strategy"}
+
+
+class ServerVadChunking(BaseModel):
+    """``chunking_strategy={"type": "server_vad", ...}``: how the audio is cut at pauses.
+
+    The ranges are those the streaming decoder keeps audio for (a lower threshold or a longer silence
+    or padding could need audio it dropped while decoding).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["server_vad"]
+    threshold: float = Field(default=0.5, ge=0.35, le=0.95)
+    prefix_padding_ms: int = Field(default=300, ge=0, le=400)
+    silence_duration_ms: int = Field(default=500, ge=0, le=2000)
 
 
 class TranscriptionParams(BaseModel):
@@ -58,6 +89,18 @@ class TranscriptionParams(BaseModel):
     """Answer with Server-Sent Events (``transcript.text.delta`` ... ``transcript.text.done``)."""
     hotwords: str | None = None
     """whisperd extension: words to bias the decoder towards (product names, jargon)."""
+    keywords: list[str] = Field(default_factory=list, max_length=100)
+    """Sent as ``keywords[]``: words and phrases to guide spelling (the decoder's hotwords)."""
+    languages: list[str] = Field(default_factory=list, max_length=100)
+    """Sent as ``languages[]``: the languages the audio may be in; detection chooses among them."""
+    include: list[Literal["logprobs"]] = Field(default_factory=list)
+    """Sent as ``include[]``: ``logprobs`` adds each output token's log probability (json only)."""
+    chunking_strategy: Literal["auto"] | ServerVadChunking | None = None
+    """``auto``, or server VAD settings for where the audio is cut at pauses."""
+    known_speaker_names: list[str] = Field(default_factory=list)
+    """Sent as ``known_speaker_names[]``: names for the voices of ``known_speaker_references[]``."""
+    known_speaker_references: list[str] = Field(default_factory=list)
+    """Sent as ``known_speaker_references[]``: data URLs of 2-10 s clips of each known voice."""
 
     @field_validator("language")
     @classmethod
@@ -74,13 +117,48 @@ class TranscriptionParams(BaseModel):
     def _non_empty(cls, value: str) -> str:
         return value.strip() or "whisper-1"
 
+    @field_validator("languages")
+    @classmethod
+    def _known_languages(cls, values: list[str]) -> list[str]:
+        codes = []
+        for value in values:
+            code = language_code(value)
+            if code is None:
+                raise ValueError(f"'{value}' is not a supported ISO-639-1 language code")
+            codes.append(code)
+        return codes
+
+    @field_validator("chunking_strategy", mode="before")
+    @classmethod
+    def _chunking(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().startswith("{"):
+            try:
+                value = json.loads(value)  # a JSON object in one field, as some clients send it
+            except ValueError:
+                raise ValueError("expected 'auto' or a server_vad object") from None
+        if isinstance(value, dict):
+            try:
+                return ServerVadChunking.model_validate(value)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(part) for part in first["loc"]) or "type"
+                raise ValueError(f"{where}: {first['msg']}") from None
+        if value not in (None, "", "auto"):
+            raise ValueError("expected 'auto' or a server_vad object")
+        return value or None
+
 
 def parse_params(fields: dict[str, list[str]], *, translation: bool) -> TranscriptionParams:
     """Validate raw form fields; unknown fields are ignored, as OpenAI ignores them."""
     data: dict[str, Any] = {}
     for name, values in fields.items():
         base = name[:-2] if name.endswith("[]") else name
-        if base in _LIST_FIELDS:
+        outer, _, key = base.partition("[")
+        if key.endswith("]") and outer in _OBJECT_FIELDS:  # name[key] parts, as the SDK sends objects
+            nested = data.setdefault(outer, {})
+            if isinstance(nested, dict):
+                nested[key[:-1]] = values[-1]
+        elif base in _LIST_FIELDS:
             data.setdefault(base, []).extend(v for v in values if v != "")
         elif base in TranscriptionParams.model_fields:
             data[base] = values[-1]
@@ -97,7 +175,60 @@ def parse_params(fields: dict[str, list[str]], *, translation: bool) -> Transcri
         raise InvalidParameter(
             "timestamp_granularities requires response_format=verbose_json.", param="timestamp_granularities"
         )
+    if params.include and params.response_format != "json":
+        raise InvalidParameter(
+            "include[]=logprobs is only supported with response_format=json.", param="include"
+        )
+    _check_speakers(params)
     return params
+
+
+def check_diarization(params: TranscriptionParams, diarize: bool) -> None:
+    """What OpenAI refuses with its diarization model, and diarized_json without it, refused the same way."""
+    if not diarize:
+        if params.response_format == "diarized_json":
+            raise InvalidParameter(
+                f"response_format 'diarized_json' is not compatible with model '{params.model}'; use "
+                "gpt-4o-transcribe-diarize.",
+                param="response_format",
+            )
+        if params.known_speaker_names or params.known_speaker_references:
+            raise InvalidParameter(
+                "known_speaker_names and known_speaker_references need the diarization model "
+                "(gpt-4o-transcribe-diarize).",
+                param="known_speaker_names",
+            )
+        return
+    for field, param in (
+        ("prompt", "prompt"),
+        ("timestamp_granularities", "timestamp_granularities"),
+        ("include", "include"),
+    ):
+        if getattr(params, field):
+            raise InvalidParameter(f"{param} is not supported with the diarization model.", param=param)
+    if params.response_format not in ("json", "text", "diarized_json"):
+        raise InvalidParameter(
+            f"response_format '{params.response_format}' is not compatible with the diarization model; use "
+            "json, text or diarized_json.",
+            param="response_format",
+        )
+
+
+def _check_speakers(params: TranscriptionParams) -> None:
+    names, references = params.known_speaker_names, params.known_speaker_references
+    if len(names) > MAX_KNOWN_SPEAKERS:
+        raise InvalidParameter(
+            f"At most {MAX_KNOWN_SPEAKERS} known speakers may be given.", param="known_speaker_names"
+        )
+    if len(names) != len(references):
+        raise InvalidParameter(
+            "known_speaker_names and known_speaker_references must have the same length.",
+            param="known_speaker_references",
+        )
+    if len(set(names)) != len(names) or any(not name.strip() for name in names):
+        raise InvalidParameter(
+            "Known speaker names must be distinct and not empty.", param="known_speaker_names"
+        )
 
 
 def _describe(error: Any, param: str | None) -> str:
@@ -114,7 +245,7 @@ def form_schema(translation: bool) -> dict[str, Any]:
     for name, prop in schema["properties"].items():
         if translation and name in {"language", "timestamp_granularities"}:
             continue
-        properties[_LIST_FIELDS.get(name, name)] = prop
+        properties[_LIST_FIELDS.get(name, name)] = _inlined(prop, schema.get("$defs", {}))
     return {
         "required": True,
         "content": {
@@ -125,14 +256,40 @@ def form_schema(translation: bool) -> dict[str, Any]:
     }
 
 
+def _inlined(node: Any, definitions: dict[str, Any]) -> Any:
+    """``node`` with each ``$ref`` to the model's own definitions replaced by the definition itself."""
+    if isinstance(node, dict):
+        ref = node.get("$ref", "")
+        if ref.startswith("#/$defs/"):
+            return _inlined(definitions[ref.removeprefix("#/$defs/")], definitions)
+        return {key: _inlined(value, definitions) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_inlined(item, definitions) for item in node]
+    return node
+
+
 class Usage(BaseModel):
     type: Literal["duration"] = "duration"
     seconds: float
 
 
+class TokenLogprobObject(BaseModel):
+    token: str
+    bytes: list[int]
+    logprob: float
+
+
+class LanguageObject(BaseModel):
+    code: str
+
+
 class TranscriptionJSON(BaseModel):
     text: str
     usage: Usage
+    logprobs: list[TokenLogprobObject] | None = None
+    """With ``include[]=logprobs``."""
+    languages: list[LanguageObject] | None = None
+    """With ``languages[]``: the language found among them."""
 
 
 class SegmentObject(BaseModel):
@@ -161,6 +318,25 @@ class TranscriptionVerbose(BaseModel):
     text: str
     segments: list[SegmentObject] | None = None
     words: list[WordObject] | None = None
+    usage: Usage
+
+
+class DiarizedSegmentObject(BaseModel):
+    type: Literal["transcript.text.segment"] = "transcript.text.segment"
+    id: str
+    start: float
+    end: float
+    text: str
+    speaker: str
+    """A known speaker's name, else ``A``, ``B``, ... in order of first appearance."""
+
+
+class TranscriptionDiarized(BaseModel):
+    task: Literal["transcribe"] = "transcribe"
+    duration: float
+    text: str
+    """One ``speaker: words`` line per turn."""
+    segments: list[DiarizedSegmentObject]
     usage: Usage
 
 

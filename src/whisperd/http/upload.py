@@ -36,6 +36,7 @@ __all__ = ["FILE_FIELD", "ParsedForm", "Upload", "receive_form"]
 FILE_FIELD = "file"
 _MAX_FIELDS = 64
 _FORM_OVERHEAD = 1 << 20  # room for the other fields and multipart framing in a declared length
+_REFERENCE_FIELDS = {"known_speaker_references", "known_speaker_references[]"}
 
 
 @dataclass(slots=True)
@@ -61,10 +62,11 @@ class ParsedForm:
 class _Collector:
     """python-multipart callbacks that route each part to memory or to the upload file."""
 
-    def __init__(self, area: UploadArea, max_file_bytes: int, max_field_bytes: int) -> None:
+    def __init__(self, area: UploadArea, limits: UploadLimits) -> None:
         self.area = area
-        self.max_file_bytes = max_file_bytes
-        self.max_field_bytes = max_field_bytes
+        self.limits = limits
+        self.max_file_bytes = limits.max_file_bytes
+        self.max_field_bytes = limits.max_field_bytes
         self.form = ParsedForm()
         self.complete = False
         self._header_name = b""
@@ -76,6 +78,8 @@ class _Collector:
         self._is_file = False
         self._written = 0
         self._fields = 0
+        self._references = 0
+        self._field_limit = limits.max_field_bytes
 
     def callbacks(self) -> dict[str, object]:
         return {
@@ -115,6 +119,15 @@ class _Collector:
         self._fields += 1
         if self._fields > _MAX_FIELDS:
             raise InvalidRequest(f"Too many form fields (more than {_MAX_FIELDS}).")
+        self._field_limit = self.max_field_bytes
+        if self._name in _REFERENCE_FIELDS:  # voice clips as data URLs: larger, and few
+            self._references += 1
+            if self._references > self.limits.max_references:
+                raise InvalidRequest(
+                    f"At most {self.limits.max_references} known speaker references may be sent.",
+                    param="known_speaker_references",
+                )
+            self._field_limit = self.limits.max_reference_bytes
         if b"filename" in options and self._name == FILE_FIELD:
             if self.form.upload is not None:
                 raise InvalidRequest("Only one file may be uploaded per request.", param=FILE_FIELD)
@@ -133,10 +146,10 @@ class _Collector:
             while view:  # os.write may write part of a buffer
                 view = view[os.write(self._fd, view) :]
             return
-        if len(self._buffer) + size > self.max_field_bytes:
+        if len(self._buffer) + size > self._field_limit:
             raise InvalidRequest(
-                f"The form field '{self._name}' is longer than {self.max_field_bytes} bytes.",
-                param=self._name,
+                f"The form field '{self._name}' is longer than {self._field_limit} bytes.",
+                param=self._name.removesuffix("[]"),
             )
         self._buffer += data[start:end]
 
@@ -199,9 +212,14 @@ async def receive_form(request: Request, area: UploadArea, limits: UploadLimits)
     if not boundary:
         raise InvalidRequest("The multipart body has no boundary.")
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limits.max_file_bytes + _FORM_OVERHEAD:
+    references = limits.max_references * limits.max_reference_bytes
+    if (
+        declared is not None
+        and declared.isdigit()
+        and int(declared) > limits.max_file_bytes + references + _FORM_OVERHEAD
+    ):
         raise PayloadTooLarge(limits.max_file_bytes)
-    collector = _Collector(area, limits.max_file_bytes, limits.max_field_bytes)
+    collector = _Collector(area, limits)
     parser = MultipartParser(boundary, collector.callbacks())  # type: ignore[arg-type]
     try:
         async for chunk in _paced(request, limits):

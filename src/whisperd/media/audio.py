@@ -13,6 +13,7 @@ budget stops hostile files early.
 from __future__ import annotations
 
 import gc
+import io
 import itertools
 import time
 from collections.abc import Iterator
@@ -25,9 +26,11 @@ import numpy as np
 from whisperd.engine.types import SAMPLE_RATE
 from whisperd.errors import AudioTooLong, DecodeTimeout, EmptyFile, InvalidAudio
 
-__all__ = ["DecodedAudio", "decode_blocks", "decode_file"]
+__all__ = ["MAX_CHANNELS", "DecodedAudio", "channel_count", "decode_blocks", "decode_file"]
 
 _GROUP_SAMPLES = 500_000
+MAX_CHANNELS = 8
+"""More channels than this are always mixed down (surround mixes, not one party per channel)."""
 _MAX_BAD_FRAMES_IN_A_ROW = 1000
 
 
@@ -42,31 +45,54 @@ class DecodedAudio:
         return len(self.samples) / SAMPLE_RATE
 
 
-def decode_blocks(path: Path, *, max_seconds: float, max_decode_seconds: float) -> Iterator[np.ndarray]:
-    """The first audio stream of ``path`` as int16 blocks (16 kHz mono); a client error for anything unusable.
+def channel_count(source: Path | bytes) -> int:
+    """How many channels the first audio stream has (0 when the file cannot be opened: decoding will say)."""
+    import av
 
-    Blocks are a few tens of seconds at most. The error for audio over ``max_seconds`` comes as soon as
-    the decoder passes the limit, whatever the consumer did with the blocks before it. The
-    ``max_decode_seconds`` budget counts the decoder's own time only, not what the consumer spends on
-    each block between two of them (the engine's voice activity detection).
+    try:
+        with av.open(_opened(source), mode="r", metadata_errors="ignore") as container:
+            streams = container.streams.audio
+            return int(streams[0].channels) if streams else 0
+    except (av.error.FFmpegError, ValueError, OSError, IndexError, RuntimeError, EOFError):
+        return 0
+
+
+def decode_blocks(
+    source: Path | bytes, *, max_seconds: float, max_decode_seconds: float, channels: int = 1
+) -> Iterator[np.ndarray]:
+    """The first audio stream of ``source`` as int16 blocks at 16 kHz; a client error for anything unusable.
+
+    Blocks are mono (1-D) by default. With ``channels`` (2..MAX_CHANNELS, the stream's own count from
+    :func:`channel_count`) they keep the channels apart, shaped (samples, channels), for a recording with
+    one party per channel. Blocks are a few tens of seconds at most. The error for audio over
+    ``max_seconds`` comes as soon as the decoder passes the limit, whatever the consumer did with the
+    blocks before it. The ``max_decode_seconds`` budget counts the decoder's own time only, not what the
+    consumer spends on each block between two of them (the engine's voice activity detection).
     """
     import av  # PyAV pulls in FFmpeg: imported on first use, not with the package
 
-    if path.stat().st_size == 0:
+    if (len(source) if isinstance(source, bytes) else source.stat().st_size) == 0:
         raise EmptyFile
+    keep = channels if 2 <= channels <= MAX_CHANNELS else 1
     max_samples = int(max_seconds * SAMPLE_RATE)
     spent = 0.0
     resumed = time.monotonic()
     total = 0
     try:
-        with av.open(str(path), mode="r", metadata_errors="ignore") as container:
+        with av.open(_opened(source), mode="r", metadata_errors="ignore") as container:
             if not container.streams.audio:
                 raise InvalidAudio("the file has no audio stream")
-            resampler = av.audio.resampler.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+            stream_layout = container.streams.audio[0].layout
+            if keep > 1 and len(stream_layout.channels) != keep:
+                keep = 1  # not what the caller counted: mix down as usual
+            layout = "mono" if keep == 1 else stream_layout.name
+            resampler = av.audio.resampler.AudioResampler(format="s16", layout=layout, rate=SAMPLE_RATE)
             frames = _grouped(_valid_frames(container.decode(audio=0), av), av)
             for frame in itertools.chain(frames, [None]):
                 for out in resampler.resample(frame):
                     block: np.ndarray = out.to_ndarray().reshape(-1)
+                    if keep > 1:
+                        block = block.reshape(-1, keep)
                     total += len(block)
                     if total > max_samples:
                         raise AudioTooLong(max_seconds)
@@ -92,6 +118,10 @@ def decode_file(path: Path, *, max_seconds: float, max_decode_seconds: float) ->
     """The whole recording as float32 samples (for short files, tests and tools; the server streams)."""
     blocks = list(decode_blocks(path, max_seconds=max_seconds, max_decode_seconds=max_decode_seconds))
     return DecodedAudio(np.concatenate(blocks).astype(np.float32) / 32768.0)
+
+
+def _opened(source: Path | bytes) -> str | io.BytesIO:
+    return io.BytesIO(source) if isinstance(source, bytes) else str(source)
 
 
 def _valid_frames(frames: Iterator[Any], av: Any) -> Iterator[Any]:

@@ -1,7 +1,8 @@
 """Pure writers from an engine :class:`Transcript` to each OpenAI ``response_format``.
 
-``text``, ``srt`` and ``vtt`` are raw bodies (never JSON); ``json`` and ``verbose_json`` are dicts that
-match the official SDK's ``Transcription`` and ``TranscriptionVerbose`` types field by field.
+``text``, ``srt`` and ``vtt`` are raw bodies (never JSON); ``json``, ``verbose_json`` and ``diarized_json``
+are dicts that match the official SDK's ``Transcription``, ``TranscriptionVerbose`` and
+``TranscriptionDiarized`` types field by field.
 """
 
 from __future__ import annotations
@@ -9,14 +10,19 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
-from whisperd.engine.types import Segment, Task, Transcript
+from whisperd.engine.types import Segment, Task, TokenLogprob, Transcript
 from whisperd.media.languages import language_name
 
 __all__ = [
     "CONTENT_TYPES",
     "ResponseFormat",
+    "diarized_json",
+    "diarized_segment",
+    "diarized_text",
     "json_body",
+    "logprob_entries",
     "render",
+    "segment_id",
     "srt",
     "text",
     "usage",
@@ -24,7 +30,7 @@ __all__ = [
     "vtt",
 ]
 
-ResponseFormat = Literal["json", "text", "srt", "verbose_json", "vtt"]
+ResponseFormat = Literal["json", "text", "srt", "verbose_json", "vtt", "diarized_json"]
 
 CONTENT_TYPES: dict[str, str] = {
     "json": "application/json",
@@ -32,6 +38,7 @@ CONTENT_TYPES: dict[str, str] = {
     "text": "text/plain; charset=utf-8",
     "srt": "application/x-subrip; charset=utf-8",
     "vtt": "text/vtt; charset=utf-8",
+    "diarized_json": "application/json",
 }
 
 
@@ -44,8 +51,62 @@ def text(transcript: Transcript) -> str:
     return transcript.text + "\n" if transcript.text else ""
 
 
-def json_body(transcript: Transcript) -> dict[str, Any]:
-    return {"text": transcript.text, "usage": usage(transcript)}
+def json_body(transcript: Transcript, *, logprobs: bool = False, languages: bool = False) -> dict[str, Any]:
+    """``{"text", "usage"}``, with ``logprobs`` and ``languages`` when the request asked for them."""
+    body: dict[str, Any] = {"text": transcript.text}
+    if languages:
+        body["languages"] = [{"code": transcript.language}] if transcript.segments else []
+    if logprobs:
+        body["logprobs"] = logprob_entries(transcript.logprobs)
+    body["usage"] = usage(transcript)
+    return body
+
+
+def logprob_entries(entries: list[TokenLogprob]) -> list[dict[str, Any]]:
+    """OpenAI's ``logprobs`` items: ``{"token", "bytes", "logprob"}``."""
+    return [{"token": e.token, "bytes": e.bytes, "logprob": e.logprob} for e in entries]
+
+
+def segment_id(index: int) -> str:
+    """Diarized segments' ids as OpenAI writes them: ``seg_001``."""
+    return f"seg_{index + 1:03d}"
+
+
+def diarized_segment(segment: Segment) -> dict[str, Any]:
+    """One ``transcript.text.segment`` (the segments of ``diarized_json`` and the stream's events)."""
+    return {
+        "type": "transcript.text.segment",
+        "id": segment_id(segment.id),
+        "start": round(segment.start, 3),
+        "end": round(segment.end, 3),
+        "text": segment.text.strip(),
+        "speaker": segment.speaker or "A",
+    }
+
+
+def diarized_text(transcript: Transcript) -> str:
+    """``Speaker: words`` lines, one per turn (consecutive segments of one speaker joined)."""
+    lines: list[tuple[str, str]] = []
+    for segment in transcript.segments:
+        words = segment.text.strip()
+        if not words:
+            continue
+        speaker = segment.speaker or "A"
+        if lines and lines[-1][0] == speaker:
+            lines[-1] = (speaker, f"{lines[-1][1]} {words}")
+        else:
+            lines.append((speaker, words))
+    return "\n".join(f"{speaker}: {words}" for speaker, words in lines)
+
+
+def diarized_json(transcript: Transcript) -> dict[str, Any]:
+    return {
+        "task": "transcribe",
+        "duration": round(transcript.duration, 3),
+        "text": diarized_text(transcript),
+        "segments": [diarized_segment(s) for s in transcript.segments if s.text.strip()],
+        "usage": usage(transcript),
+    }
 
 
 def _segment(segment: Segment) -> dict[str, Any]:
@@ -124,10 +185,15 @@ def render(
     task: Task,
     with_words: bool,
     with_segments: bool = True,
+    *,
+    logprobs: bool = False,
+    languages: bool = False,
 ) -> str | dict[str, Any]:
     """The body for ``response_format``: a str for raw formats, a dict for JSON ones."""
     if response_format == "json":
-        return json_body(transcript)
+        return json_body(transcript, logprobs=logprobs, languages=languages)
+    if response_format == "diarized_json":
+        return diarized_json(transcript)
     if response_format == "verbose_json":
         return verbose_json(transcript, task, with_words, with_segments)
     if response_format == "srt":

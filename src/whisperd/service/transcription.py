@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,9 +36,11 @@ from whisperd.engine.types import (
     Task,
     Transcriber,
     Transcript,
+    VadSettings,
 )
 from whisperd.errors import InvalidParameter, ModelNotFound
-from whisperd.media.audio import decode_blocks
+from whisperd.media.audio import channel_count, decode_blocks
+from whisperd.service.diarizing import Diarizer, KnownSpeaker
 from whisperd.service.scheduler import Scheduler
 
 __all__ = [
@@ -64,11 +66,23 @@ class TranscriptionRequest:
     temperature: float = 0.0
     word_timestamps: bool = False
     hotwords: str | None = None
+    keywords: tuple[str, ...] = ()
+    """Words and phrases whose spelling the decoder should follow (OpenAI's ``keywords``)."""
+    languages: tuple[str, ...] = ()
+    """The languages the audio may be in; detection chooses among them."""
+    logprobs: bool = False
+    """Each output token's log probability, from the decoder (decoded greedily to have them)."""
+    vad: VadSettings | None = None
+    """Where the audio is cut at pauses (OpenAI's ``chunking_strategy``); None: the defaults."""
     stream: bool = False
     """The client reads the text as it comes: the first part of a long file is decoded first."""
     draft: bool = False
     """A provisional decode of audio still arriving (live partial text): greedy and without the random
     temperature fallback, since it will be decoded again in full."""
+    diarize: bool = False
+    """Say who speaks: each segment of the result carries its speaker (OpenAI's diarization model)."""
+    known_speakers: tuple[KnownSpeaker, ...] = ()
+    """Voices to name instead of lettering them (with ``diarize``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,10 +137,13 @@ class TranscriptStream:
 class TranscriptionService:
     """Requests to transcripts, through the model manager's leases and the scheduler's slots."""
 
-    def __init__(self, policy: DecodingPolicy, models: ModelManager, scheduler: Scheduler) -> None:
+    def __init__(
+        self, policy: DecodingPolicy, models: ModelManager, scheduler: Scheduler, diarizer: Diarizer
+    ) -> None:
         self.policy = policy
         self.models = models
         self.scheduler = scheduler
+        self.diarizer = diarizer
 
     def options(self, request: TranscriptionRequest, model: Transcriber) -> DecodeOptions:
         """The decoding options for ``request`` on ``model``: the only place this mapping is made."""
@@ -135,16 +152,21 @@ class TranscriptionService:
                 f"The model '{model.name}' is English-only and cannot translate; use a multilingual model.",
                 param="model",
             )
+        greedy = self.policy.profile == "fast" or request.draft or request.logprobs
         return DecodeOptions(
             task=request.task,
             language=request.language,
             prompt=request.prompt,
             temperature=request.temperature,
             word_timestamps=request.word_timestamps,
-            beam_size=1 if self.policy.profile == "fast" or request.draft else 5,
+            beam_size=1 if greedy else 5,
             vad_filter=self.policy.vad_filter,
             temperature_fallback=self.policy.temperature_fallback and not request.draft,
-            hotwords=request.hotwords,
+            hotwords=", ".join([*request.keywords, *([request.hotwords] if request.hotwords else [])])
+            or None,
+            languages=request.languages,
+            logprobs=request.logprobs,
+            vad=request.vad,
             early_text=request.stream,
         )
 
@@ -221,6 +243,8 @@ class TranscriptionService:
                 options = self.options(request, model)
 
                 def work(token: CancelToken) -> Transcript:
+                    if request.diarize:
+                        return self._diarized(audio, request, model, options, token, on_segment, on_decoded)
                     recording = self._record(audio, model, options)
                     if on_decoded is not None:
                         on_decoded(recording.duration)
@@ -243,18 +267,50 @@ class TranscriptionService:
         finally:
             await lease.__aexit__(None, None, None)
 
+    def _diarized(
+        self,
+        audio: AudioInput,
+        request: TranscriptionRequest,
+        model: Transcriber,
+        options: DecodeOptions,
+        token: CancelToken,
+        on_segment: Callable[[Segment], None] | None,
+        on_decoded: Callable[[float], None] | None,
+    ) -> Transcript:
+        """Speakers need the whole recording (and a channel check may read it twice): the upload is kept
+        until the work ends, and the segments go out once every speaker is known."""
+        channels = 1 if isinstance(audio, Samples) else channel_count(audio.path)
+        transcript = self.diarizer.transcribe(
+            lambda keep: self._blocks(audio, keep),
+            channels,
+            model,
+            options,
+            request.known_speakers,
+            cancel=token,
+            on_decoded=on_decoded,
+        )
+        if on_segment is not None:
+            for segment in transcript.segments:
+                on_segment(segment)
+        return transcript
+
+    def _blocks(self, audio: AudioInput, channels: int) -> Iterator[np.ndarray]:
+        """The audio decoded block by block within the operator's limits (mono, or its channels kept)."""
+        if isinstance(audio, Samples):
+            yield audio.audio
+            return
+        yield from decode_blocks(
+            audio.path,
+            max_seconds=self.policy.max_audio_seconds,
+            max_decode_seconds=self.policy.max_decode_seconds,
+            channels=channels,
+        )
+
     def _record(self, audio: AudioInput, model: Transcriber, options: DecodeOptions) -> Recording:
         """The audio decoded into the model's recorder, block by block; an upload is deleted at the end."""
         recorder = model.recorder(options)
-        if isinstance(audio, Samples):
-            recorder.feed(audio.audio)
-            return recorder.finish()
         try:
-            for block in decode_blocks(
-                audio.path,
-                max_seconds=self.policy.max_audio_seconds,
-                max_decode_seconds=self.policy.max_decode_seconds,
-            ):
+            for block in self._blocks(audio, 1):
                 recorder.feed(block)
             return recorder.finish()
         finally:

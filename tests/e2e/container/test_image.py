@@ -74,6 +74,10 @@ def test_keyless_on_loopback_serves_the_sdk_read_only_as_non_root(
             assert (listed[name].model_extra or {})["source"] == "folder /opt/whisperd/models"
         english = sdk.audio.transcriptions.create(model="tiny.en", file=upload(jfk.with_suffix(".mp3")))
         assert wer(JFK_TEXT, english.text) < 0.15, english.text
+        speakers = sdk.audio.transcriptions.create(  # the speaker model is inside too
+            model="gpt-4o-transcribe-diarize", file=upload(jfk), response_format="diarized_json"
+        )
+        assert {segment.speaker for segment in speakers.segments} == {"A"}
 
     status = container.exec("cat", "/proc/1/status").stdout  # the server itself is process 1
     uids = next(line.split()[1:] for line in status.splitlines() if line.startswith("Uid:"))

@@ -25,13 +25,21 @@ import numpy as np
 
 from whisperd.engine.catalog import CatalogEntry
 from whisperd.engine.faster_whisper.batching import BatchingWhisper, Scope
-from whisperd.engine.faster_whisper.language import WINDOW_SECONDS, first_window_speech, language_of_window
+from whisperd.engine.faster_whisper.language import (
+    WINDOW_SECONDS,
+    detect,
+    first_window_speech,
+    language_of_window,
+)
+from whisperd.engine.faster_whisper.logprobs import attach
 from whisperd.engine.faster_whisper.longform import (
+    PLAIN_VAD,
     chunk_segment,
     speech_as_one,
     speech_chunks,
     to_segment,
     transcribe_chunks,
+    vad_options,
 )
 from whisperd.engine.faster_whisper.recording import SpeechRecorder, SpeechRecording, WholeRecording
 from whisperd.engine.tuning import Placement
@@ -60,7 +68,7 @@ def cuda_device_count() -> int:
 
 def decode_kwargs(options: DecodeOptions) -> dict[str, Any]:
     """faster-whisper ``transcribe`` keyword arguments for ``options``: one place maps ours to theirs."""
-    return {
+    kwargs: dict[str, Any] = {
         "task": options.task,
         "language": options.language,
         "initial_prompt": options.prompt or None,
@@ -71,6 +79,9 @@ def decode_kwargs(options: DecodeOptions) -> dict[str, Any]:
         "vad_filter": options.vad_filter,
         "hotwords": options.hotwords or None,
     }
+    if options.vad is not None:
+        kwargs["vad_parameters"] = vad_options(PLAIN_VAD, options.vad)
+    return kwargs
 
 
 class WhisperEngine:
@@ -190,13 +201,19 @@ class WhisperEngine:
         elif self.batcher is not None:
             with self._session(options, scope):
                 detected = language_of_window(
-                    self._model, first_window_speech(audio, options), self.multilingual
+                    self._model, first_window_speech(audio, options), self.multilingual, options.languages
                 )
+        if detected is None and options.languages and not options.language:
+            with self._session(options, scope):
+                detected = detect(self._model, audio[: int(WINDOW_SECONDS * SAMPLE_RATE)], self.multilingual,
+                                  options.languages)  # fmt: skip
         if detected is not None:
             kwargs["language"] = detected[0]
         with self._session(options, scope):
             raw_segments, info = self._model.transcribe(audio, **kwargs)
-            segments = _collected(raw_segments, cancel, on_segment, to_segment)
+            segments = _collected(
+                raw_segments, cancel, on_segment, self._converter(options, scope, to_segment)
+            )
         return Transcript(
             segments=segments,
             language=str(info.language),
@@ -215,7 +232,7 @@ class WhisperEngine:
         else all its speech window after window (what faster-whisper's VAD filter does, step for step)."""
         scope = Scope()
         if self.batcher is not None and self._chunk_pool is not None and self.placement.chunk_seconds > 0:
-            chunks = speech_chunks(recording)
+            chunks = speech_chunks(recording, options.vad)
             if chunks:
                 return transcribe_chunks(
                     self._model,
@@ -228,15 +245,23 @@ class WhisperEngine:
                     session=lambda: self._session(options, scope),
                     cancel=cancel,
                     on_segment=on_segment,
+                    finish=self._finisher(options, scope),
                 )
-        speech = speech_as_one(recording)
+        speech = speech_as_one(recording, options.vad)
         if speech is None:  # nothing but silence: nothing to decode
             return Transcript([], options.language or "en", 0.0, recording.duration)
         kwargs = {**decode_kwargs(options), "vad_filter": False}
+        audio = speech.audio(recording.fetch)
         with self._session(options, scope):
-            raw_segments, info = self._model.transcribe(speech.audio(recording.fetch), **kwargs)
+            if options.languages and not options.language:
+                window = audio[: int(WINDOW_SECONDS * SAMPLE_RATE)]
+                kwargs["language"] = detect(self._model, window, self.multilingual, options.languages)[0]
+            raw_segments, info = self._model.transcribe(audio, **kwargs)
             segments = _collected(
-                raw_segments, cancel, on_segment, lambda index, raw: chunk_segment(index, raw, speech)
+                raw_segments,
+                cancel,
+                on_segment,
+                self._converter(options, scope, lambda index, raw: chunk_segment(index, raw, speech)),
             )
         return Transcript(
             segments=segments,
@@ -258,17 +283,33 @@ class WhisperEngine:
         gc.collect()
 
     @contextlib.contextmanager
-    def _session(self, options: DecodeOptions, scope: Scope | None) -> Iterator[None]:
-        """Tell the batcher that this thread decodes for a request, and whether its context may be cut."""
+    def _session(self, options: DecodeOptions, scope: Scope) -> Iterator[None]:
+        """Tell the batcher that this thread decodes for a request, whether its context may be cut, and
+        whether its tokens' log probabilities are wanted."""
         if self.batcher is None:
             yield
             return
-        with self.batcher.session(scope):
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(self.batcher.session(scope))
             if options.exact_context:
-                with self.batcher.exact_prompts():
-                    yield
-            else:
-                yield
+                stack.enter_context(self.batcher.exact_prompts())
+            if options.logprobs:
+                stack.enter_context(self.batcher.scoring(scope.scores))
+            yield
+
+    def _finisher(self, options: DecodeOptions, scope: Scope) -> Callable[[Segment], Segment]:
+        """What completes a segment before it is handed on: its tokens' log probabilities, if asked for."""
+        if not options.logprobs:
+            return lambda segment: segment
+        tokenizer = self._model.hf_tokenizer
+        first_special = int(tokenizer.token_to_id("<|endoftext|>"))
+        return lambda segment: attach([segment], scope.scores, tokenizer, first_special)[0]
+
+    def _converter(
+        self, options: DecodeOptions, scope: Scope, convert: Callable[[int, Any], Segment]
+    ) -> Callable[[int, Any], Segment]:
+        finish = self._finisher(options, scope)
+        return lambda index, raw: finish(convert(index, raw))
 
 
 def _collected(

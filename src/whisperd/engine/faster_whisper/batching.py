@@ -78,6 +78,8 @@ class Scope:
 
     def __init__(self) -> None:
         self.encoded: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self.scores: list[tuple[list[int], list[float]]] = []
+        """Each generation's tokens and log probabilities, when the request asked for them."""
 
 
 @dataclass(eq=False, slots=True)
@@ -195,6 +197,16 @@ class BatchingWhisper:
         return output
 
     def generate(self, features: Any, prompts: Sequence[Sequence[int]], **kwargs: Any) -> Any:
+        sink: list[tuple[list[int], list[float]]] | None = getattr(self._local, "scores", None)
+        if sink is not None:
+            kwargs = {**kwargs, "return_logits_vocab": True}
+        results = self._generate(features, prompts, kwargs)
+        if sink is not None and not kwargs.get("asynchronous"):
+            for result in results:
+                sink.append(_token_scores(result))
+        return results
+
+    def _generate(self, features: Any, prompts: Sequence[Sequence[int]], kwargs: dict[str, Any]) -> Any:
         array = _host_array(features)
         shapes = [self._shape(p) for p in prompts]
         if array is None or kwargs.get("asynchronous") or None in shapes or len(set(shapes)) > 1:
@@ -238,6 +250,18 @@ class BatchingWhisper:
             with self._cond:
                 self._live -= 1
                 self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def scoring(self, sink: list[tuple[list[int], list[float]]]) -> Iterator[None]:
+        """Within this block, this thread's generate calls return the decoder's logits, and each result's
+        tokens with their log probabilities go to ``sink`` (CTranslate2 returns logits for greedy search
+        only: the caller decodes greedily)."""
+        previous = getattr(self._local, "scores", None)
+        self._local.scores = sink
+        try:
+            yield
+        finally:
+            self._local.scores = previous
 
     @contextlib.contextmanager
     def exact_prompts(self) -> Iterator[None]:
@@ -400,6 +424,18 @@ def special_tokens(tokenizer: Any) -> tuple[int, int, int]:
     if None in ids:
         raise ValueError("the tokenizer lacks Whisper's special tokens")
     return (int(ids[0]), int(ids[1]), int(ids[2]))
+
+
+def _token_scores(result: Any) -> tuple[list[int], list[float]]:
+    """A generation's tokens and the log probability the decoder gave each (log-softmax of its logits)."""
+    tokens = [int(t) for t in result.sequences_ids[0]]
+    steps = result.logits[0] if result.logits else []
+    scores = []
+    for token, logits in zip(tokens, steps, strict=False):
+        values = np.asarray(logits, dtype=np.float64)
+        top = values.max()
+        scores.append(float(values[token] - top - np.log(np.exp(values - top).sum())))
+    return tokens, scores
 
 
 def _closed_storage(array: np.ndarray) -> Any:

@@ -17,7 +17,7 @@ import numpy as np
 
 from whisperd.engine.types import SAMPLE_RATE, DecodeOptions
 
-__all__ = ["WINDOW_SECONDS", "detect", "first_window_speech", "language_of_window"]
+__all__ = ["WINDOW_SECONDS", "choose", "detect", "first_window_speech", "language_of_window"]
 
 WINDOW_SECONDS = 30.0
 
@@ -39,7 +39,17 @@ def first_window_speech(audio: np.ndarray, options: DecodeOptions) -> np.ndarray
     return joined
 
 
-def language_of_window(model: Any, speech: np.ndarray | None, multilingual: bool) -> tuple[str, float] | None:
+def choose(probabilities: list[tuple[str, float]], candidates: tuple[str, ...]) -> tuple[str, float]:
+    """The most probable language, among ``candidates`` when there are any (OpenAI's ``languages[]``)."""
+    for code, probability in sorted(probabilities, key=lambda pair: -pair[1]):
+        if not candidates or code in candidates:
+            return code, probability
+    return candidates[0], 0.0
+
+
+def language_of_window(
+    model: Any, speech: np.ndarray | None, multilingual: bool, candidates: tuple[str, ...] = ()
+) -> tuple[str, float] | None:
     """The language of ``speech`` (at most one window) from one encoder pass; None when not applicable.
 
     ``model`` is faster-whisper's ``WhisperModel``. Call it inside the request's batching session, so
@@ -54,13 +64,20 @@ def language_of_window(model: Any, speech: np.ndarray | None, multilingual: bool
     if content <= 0:
         return None
     encoded = model.encode(pad_or_trim(features[:, : min(content, 3000)]))
-    token, probability = model.model.detect_language(encoded)[0][0]
-    return str(token)[2:-2], float(probability)
+    scores = model.model.detect_language(encoded)[0]
+    return choose([(str(token)[2:-2], float(p)) for token, p in scores], candidates)
 
 
-def detect(model: Any, speech: np.ndarray, multilingual: bool) -> tuple[str, float]:
-    """The language by faster-whisper's own detection (English for an English-only model)."""
+def detect(
+    model: Any, speech: np.ndarray, multilingual: bool, candidates: tuple[str, ...] = ()
+) -> tuple[str, float]:
+    """The language by faster-whisper's own detection (English for an English-only model), among
+    ``candidates`` when there are any."""
     if not multilingual:
         return "en", 1.0
-    language, probability, _ = model.detect_language(audio=speech)
-    return str(language), float(probability)
+    if len(candidates) == 1:
+        return candidates[0], 1.0
+    language, probability, every = model.detect_language(audio=speech)
+    if not candidates:
+        return str(language), float(probability)
+    return choose([(str(code), float(p)) for code, p in every], candidates)

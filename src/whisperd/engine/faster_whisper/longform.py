@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, wait
+from dataclasses import replace
 from typing import Any
 
 from faster_whisper.vad import VadOptions
@@ -33,6 +34,7 @@ from whisperd.engine.types import (
     DecodeOptions,
     Segment,
     Transcript,
+    VadSettings,
     Word,
 )
 
@@ -45,6 +47,7 @@ __all__ = [
     "speech_chunks",
     "to_segment",
     "transcribe_chunks",
+    "vad_options",
 ]
 
 SessionFactory = Callable[[], contextlib.AbstractContextManager[None]]
@@ -62,15 +65,31 @@ after window keeps."""
 check_covered(CHUNK_VAD, PLAIN_VAD)
 
 
-def speech_chunks(recording: SpeechRecording) -> list[Chunk]:
+def vad_options(base: VadOptions, settings: VadSettings | None) -> VadOptions:
+    """``base`` with a request's own threshold, silence and padding (OpenAI's ``chunking_strategy``)."""
+    if settings is None:
+        return base
+    return replace(
+        base,
+        threshold=settings.threshold,
+        min_silence_duration_ms=base.min_silence_duration_ms
+        if settings.min_silence_ms is None
+        else settings.min_silence_ms,
+        speech_pad_ms=base.speech_pad_ms if settings.speech_pad_ms is None else settings.speech_pad_ms,
+    )
+
+
+def speech_chunks(recording: SpeechRecording, settings: VadSettings | None = None) -> list[Chunk]:
     """The speech of ``recording`` packed into chunks of at most one window (:data:`CHUNK_VAD`)."""
-    spans = [Span(int(t["start"]), int(t["end"])) for t in recording.kept.timestamps(CHUNK_VAD)]
+    options = vad_options(CHUNK_VAD, settings)
+    spans = [Span(int(t["start"]), int(t["end"])) for t in recording.kept.timestamps(options)]
     return pack(spans, WINDOW_SECONDS, SAMPLE_RATE)
 
 
-def speech_as_one(recording: SpeechRecording) -> Chunk | None:
+def speech_as_one(recording: SpeechRecording, settings: VadSettings | None = None) -> Chunk | None:
     """All the speech of ``recording`` (:data:`PLAIN_VAD`) as one chunk, or None if there is none."""
-    spans = [Span(int(t["start"]), int(t["end"])) for t in recording.kept.timestamps(PLAIN_VAD)]
+    options = vad_options(PLAIN_VAD, settings)
+    spans = [Span(int(t["start"]), int(t["end"])) for t in recording.kept.timestamps(options)]
     spans = [span for span in spans if span.length > 0]
     return Chunk(tuple(spans), SAMPLE_RATE) if spans else None
 
@@ -87,18 +106,22 @@ def transcribe_chunks(
     session: SessionFactory,
     cancel: CancelToken,
     on_segment: Callable[[Segment], None] | None,
+    finish: Callable[[Segment], Segment] = lambda segment: segment,
 ) -> Transcript:
     """Decode every chunk on ``pool``; segments are handed on in order as soon as their chunk is done.
+
+    ``finish`` completes each segment before it is handed on (the request's log probabilities).
 
     The language is detected once, on the first chunk, and imposed on the rest. A failure or a
     cancellation stops the chunks not yet started; those already running stop at their next segment.
     """
     first = chunks[0].audio(recording.fetch)
     with session():
-        found = language_of_window(model, first if not options.language else None, multilingual)
-        language, probability = (
-            (options.language, 1.0) if options.language else found or detect(model, first, multilingual)
-        )
+        if options.language:
+            language, probability = options.language, 1.0
+        else:
+            found = language_of_window(model, first, multilingual, options.languages)
+            language, probability = found or detect(model, first, multilingual, options.languages)
     chunk_kwargs = {**kwargs, "language": language, "vad_filter": False}
     segments: list[Segment] = []
     futures: list[Future[list[tuple[Any, Chunk]]]] = []
@@ -112,7 +135,7 @@ def transcribe_chunks(
                 futures[0].result()  # streaming: the first text before the full batches
         for future in futures:
             for raw, piece in future.result():
-                segment = chunk_segment(len(segments), raw, piece)
+                segment = finish(chunk_segment(len(segments), raw, piece))
                 segments.append(segment)
                 if on_segment is not None:
                     on_segment(segment)

@@ -11,29 +11,33 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.requests import ClientDisconnect
 
-from whisperd.engine.types import Cancelled, CancelToken, Segment, Task, Transcript
+from whisperd.engine.types import Cancelled, CancelToken, Segment, Task, Transcript, VadSettings
 from whisperd.errors import InternalError, MissingFile, WhisperdError
 from whisperd.http.middleware.observe import record_of
 from whisperd.http.protocol import (
     ErrorResponse,
+    ServerVadChunking,
+    TranscriptionDiarized,
     TranscriptionJSON,
     TranscriptionParams,
     TranscriptionVerbose,
+    check_diarization,
     form_schema,
     parse_params,
 )
 from whisperd.http.responses import EventStream, sse
 from whisperd.http.routes import runtime_of
 from whisperd.http.upload import receive_form
-from whisperd.media.formats import CONTENT_TYPES, render
+from whisperd.media.formats import CONTENT_TYPES, diarized_segment, logprob_entries, render, segment_id
 from whisperd.observability.logs import sanitize
 from whisperd.observability.record import RequestRecord
+from whisperd.service.diarizing import KnownSpeaker
 from whisperd.service.transcription import TranscriptionRequest, TranscriptStream, UploadedFile
 
 __all__ = ["create_transcription", "create_translation", "router"]
@@ -44,7 +48,7 @@ T = TypeVar("T")
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
-        "model": TranscriptionJSON | TranscriptionVerbose,
+        "model": TranscriptionJSON | TranscriptionVerbose | TranscriptionDiarized,
         "content": {
             "text/plain": {"schema": {"type": "string"}},
             "application/x-subrip": {"schema": {"type": "string"}},
@@ -102,18 +106,21 @@ async def _handle(request: Request, task: Task) -> Response:
         return Response(status_code=499)
     try:
         params = parse_params(form.fields, translation=task == "translate")
+        diarize = task == "transcribe" and params.model in runtime.settings.diarize_models
+        check_diarization(params, diarize)
         if form.upload is None:
             raise MissingFile
         record.file, record.bytes = sanitize(form.upload.filename), form.upload.size
         record.response_format = params.response_format
-        wanted = _request(params, task)
+        wanted = _request(params, task, diarize)
         audio = UploadedFile(form.upload.path)
         cancel = CancelToken()
         if params.stream:
             stream = await _until_disconnect(
                 request, cancel, runtime.service.stream(audio, wanted, cancel=cancel)
             )
-            return EventStream(_events(stream, record), on_close=cancel.cancel)
+            segments = params.response_format == "diarized_json"
+            return EventStream(_events(stream, record, wanted, segments), on_close=cancel.cancel)
         record.segments = 0
 
         def count(segment: Segment) -> None:
@@ -137,7 +144,7 @@ async def _handle(request: Request, task: Task) -> Response:
         form.cleanup()
 
 
-def _request(params: TranscriptionParams, task: Task) -> TranscriptionRequest:
+def _request(params: TranscriptionParams, task: Task, diarize: bool) -> TranscriptionRequest:
     """The wire parameters as the service's request."""
     return TranscriptionRequest(
         task=task,
@@ -147,8 +154,26 @@ def _request(params: TranscriptionParams, task: Task) -> TranscriptionRequest:
         temperature=params.temperature,
         word_timestamps="word" in params.timestamp_granularities,
         hotwords=params.hotwords,
+        keywords=tuple(k for k in params.keywords if k.strip()),
+        languages=tuple(params.languages),
+        logprobs="logprobs" in params.include,
+        vad=_vad(params.chunking_strategy),
         stream=params.stream,
+        diarize=diarize,
+        known_speakers=tuple(
+            KnownSpeaker(name, reference)
+            for name, reference in zip(
+                params.known_speaker_names, params.known_speaker_references, strict=True
+            )
+        ),
     )
+
+
+def _vad(strategy: Literal["auto"] | ServerVadChunking | None) -> VadSettings | None:
+    """``chunking_strategy`` as the engine's cut settings (``auto``: the server's own)."""
+    if not isinstance(strategy, ServerVadChunking):
+        return None
+    return VadSettings(strategy.threshold, strategy.silence_duration_ms, strategy.prefix_padding_ms)
 
 
 async def _until_disconnect(request: Request, cancel: CancelToken, work: Awaitable[T]) -> T:
@@ -181,17 +206,27 @@ def _note(record: RequestRecord, transcript: Transcript, with_text: bool) -> Non
 
 def _render(transcript: Transcript, params: TranscriptionParams, task: Task) -> Response:
     body = render(
-        transcript, params.response_format, task, with_words="word" in params.timestamp_granularities
+        transcript,
+        params.response_format,
+        task,
+        with_words="word" in params.timestamp_granularities,
+        logprobs="logprobs" in params.include,
+        languages=bool(params.languages),
     )
     if isinstance(body, dict):
         return JSONResponse(body)
     return PlainTextResponse(body, media_type=CONTENT_TYPES[params.response_format])
 
 
-async def _events(stream: TranscriptStream, record: RequestRecord) -> AsyncIterator[bytes]:
+async def _events(
+    stream: TranscriptStream, record: RequestRecord, wanted: TranscriptionRequest, segments: bool
+) -> AsyncIterator[bytes]:
     """``transcript.text.delta`` per segment as it is decoded, then ``transcript.text.done``.
 
-    A failure during inference arrives as an ``error`` event (the answer has already started).
+    With ``include[]=logprobs`` each delta and the done event carry their tokens' log probabilities. With
+    ``diarized_json`` each delta names its segment and is followed by that ``transcript.text.segment``
+    (speaker included). A failure during inference arrives as an ``error`` event (the answer has already
+    started).
     """
     try:
         first = True
@@ -199,10 +234,22 @@ async def _events(stream: TranscriptStream, record: RequestRecord) -> AsyncItera
             delta = segment.text.lstrip() if first else segment.text
             first = False
             if delta:
-                yield sse({"type": "transcript.text.delta", "delta": delta})
+                event: dict[str, Any] = {"type": "transcript.text.delta", "delta": delta}
+                if wanted.logprobs:
+                    event["logprobs"] = logprob_entries(segment.logprobs or [])
+                if segments:
+                    event["segment_id"] = segment_id(segment.id)
+                yield sse(event)
+                if segments:
+                    yield sse(diarized_segment(segment))
         transcript = await stream.result()
         record.audio_seconds, record.language = transcript.duration, transcript.language
-        yield sse({"type": "transcript.text.done", "text": transcript.text})
+        done: dict[str, Any] = {"type": "transcript.text.done", "text": transcript.text}
+        if wanted.logprobs:
+            done["logprobs"] = logprob_entries(transcript.logprobs)
+        if wanted.languages:
+            done["languages"] = [{"code": transcript.language}] if transcript.segments else []
+        yield sse(done)
     except Cancelled:
         record.cancelled = True
     except Exception as exc:

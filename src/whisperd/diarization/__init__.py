@@ -1,0 +1,1 @@
+"""Who speaks when: speaker embeddings (CAM++ without torch), clustering, and words given to speakers."""
