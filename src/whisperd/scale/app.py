@@ -37,7 +37,7 @@ def application(settings: Settings, plan: ReplicaPlan) -> Any:
         ray_actor_options={"num_cpus": 0},
         max_ongoing_requests=INGRESS_MAX_ONGOING,
     )
-    return ingress.bind(worker, settings, plan.placement, plan.queue)
+    return ingress.bind(worker, settings, plan.placement, plan.queue, plan.slots * plan.replicas)
 
 
 def deploy(settings: Settings, plan: ReplicaPlan) -> None:

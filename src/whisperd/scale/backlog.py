@@ -1,11 +1,15 @@
-"""What the ingress knows of the cluster's queue, so that it refuses before reading a body it cannot serve.
+"""The cluster's admission at the ingress: every worker's slots, and a bounded queue, as on one process.
 
-The binding bound is Serve's: a call that finds the queue at the ingress's handle full is refused there
-(``BackPressureError``), and :meth:`Backlog.refused` turns that into OpenAI's 429. After such a refusal
-the queue is known to be full until some call ends (a slot frees, a waiting call moves up), so until then
-:meth:`Backlog.would_refuse` answers 429 before the next upload is read, as a single process does. The
-Retry-After is the single process's estimate (:func:`whisperd.service.scheduler.retry_after`), from the
-running mean time of the calls this ingress sent.
+The ingress counts the calls it has sent to the workers and not yet seen end. While fewer than the
+workers' slots plus ``WHISPERD_MAX_QUEUED_JOBS`` are in flight, a call is admitted (Serve routes it to a
+replica with a free slot, or holds it until one frees); one more is refused with OpenAI's 429 and the
+single process's Retry-After estimate (:func:`whisperd.service.scheduler.retry_after`, from the running
+mean time of the calls). The same check, made before a body is read, refuses at once what would be
+refused after the upload.
+
+Serve's own queue bound (``max_queued_requests``) is not used for this: it counts calls in transit as
+queued, so two requests arriving together at a cluster with free slots can see one of them refused (with
+Serve's bare 503), which the tests saw.
 """
 
 from __future__ import annotations
@@ -21,45 +25,44 @@ __all__ = ["Backlog"]
 
 
 class Backlog:
-    """Calls in flight from this ingress, and whether the cluster's queue is known to be full."""
+    """Calls in flight from this ingress, admitted up to the workers' slots plus the queue."""
 
     def __init__(self, queue_limit: int) -> None:
-        self.queue_limit = queue_limit
+        self.queue_limit = max(0, queue_limit)
         self.in_flight = 0
-        self.full = False
         self._mean_seconds = 5.0
 
-    def would_refuse(self, slots: int) -> QueueFull | None:
-        """The refusal a new call would get now (the queue is known to be full), or None."""
-        return self._refusal(slots) if self.full else None
+    def waiting(self, slots: int) -> int:
+        """Calls beyond the slots: waiting for one to free."""
+        return max(0, self.in_flight - slots)
 
-    def refused(self, slots: int) -> QueueFull:
-        """Serve refused a call (its queue is full): the 429 to answer; the queue is known full now."""
-        self.full = True
-        return self._refusal(slots)
+    def would_refuse(self, slots: int) -> QueueFull | None:
+        """The refusal a new call would get now (every slot busy, the queue full), or None."""
+        if self.in_flight < slots + self.queue_limit:
+            return None
+        return QueueFull(
+            f"The cluster is busy: {min(self.in_flight, slots)} jobs running and {self.waiting(slots)} waiting. "
+            "Retry later.",
+            retry_after=retry_after(self._mean_seconds, self.waiting(slots), slots),
+        )
 
     def would_wait(self, slots: int) -> bool:
         """Whether a call sent now would wait for a slot (for work that must not queue)."""
-        return self.full or self.in_flight >= slots
+        return self.in_flight >= slots
 
     @contextmanager
-    def call(self) -> Iterator[None]:
-        """Count one call for the ``with`` body; its end frees a slot somewhere, so the queue has room."""
+    def call(self, slots: int) -> Iterator[None]:
+        """Admit one call for the ``with`` body (QueueFull when the cluster is full) and count it."""
+        refusal = self.would_refuse(slots)
+        if refusal is not None:
+            raise refusal
         self.in_flight += 1
         started = time.perf_counter()
         try:
             yield
         except BaseException:
             raise
-        else:  # refused and failed calls say nothing of how long work takes
+        else:  # failed calls say nothing of how long work takes
             self._mean_seconds = 0.8 * self._mean_seconds + 0.2 * (time.perf_counter() - started)
         finally:
             self.in_flight -= 1
-            self.full = False
-
-    def _refusal(self, slots: int) -> QueueFull:
-        return QueueFull(
-            f"The cluster is busy: every replica's slots are taken and {self.queue_limit} requests are "
-            "waiting. Retry later.",
-            retry_after=retry_after(self._mean_seconds, self.queue_limit, slots),
-        )

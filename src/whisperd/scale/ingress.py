@@ -20,7 +20,7 @@ from starlette.types import ASGIApp
 from whisperd.config import Settings
 from whisperd.engine.manager import ModelState
 from whisperd.engine.tuning import Placement
-from whisperd.errors import InternalError, QueueFull, WhisperdError
+from whisperd.errors import InternalError, NotReady, WhisperdError
 from whisperd.observability.logs import LOGGER_NAME, configure_logging
 from whisperd.observability.metrics import Gauges
 from whisperd.runtime import Runtime
@@ -61,16 +61,19 @@ def merge_models(statuses: list[ReplicaStatus]) -> list[ModelState]:
 class ClusterRuntime(Runtime):
     """The ingress's runtime: local front-door resources; the workers' answers for the rest."""
 
-    def __init__(self, settings: Settings, workers: Any, placement: Placement, queue_limit: int) -> None:
+    def __init__(
+        self, settings: Settings, workers: Any, placement: Placement, queue_limit: int, planned_slots: int
+    ) -> None:
         super().__init__(settings, placement=placement)
         self.workers = workers
+        self.planned_slots = planned_slots
         self.backlog = Backlog(queue_limit)
         self.statuses: list[ReplicaStatus] = []
         self.service = RemoteService(workers, self.backlog, self.slots)
 
     def slots(self) -> int:
-        """Job slots of every worker that answered the last poll."""
-        return sum(status.slots for status in self.statuses) or 1
+        """Job slots of every worker that answered the last poll (the plan's until one has)."""
+        return sum(status.slots for status in self.statuses) or self.planned_slots
 
     async def start(self, *, load_default: bool = True) -> None:
         """Prepare the upload area and watch the workers (the models load there, not here)."""
@@ -119,7 +122,7 @@ class ClusterRuntime(Runtime):
                 logger.error("a replica failed %s(%r): %s", method, name, answer)
                 raise InternalError(f"A replica could not {method} the model.")
         if not answers:
-            raise QueueFull("No replica is running yet. Retry shortly.", retry_after=2)
+            raise NotReady("No replica is running yet. Retry shortly.", retry_after=2)
         return list(answers)
 
     async def _watch(self) -> None:
@@ -147,9 +150,11 @@ class ClusterRuntime(Runtime):
 class Ingress:
     """The ingress deployment's class (made a Serve ingress in :mod:`whisperd.scale.app`)."""
 
-    def __init__(self, workers: Any, settings: Settings, placement: Placement, queue_limit: int) -> None:
+    def __init__(
+        self, workers: Any, settings: Settings, placement: Placement, queue_limit: int, planned_slots: int
+    ) -> None:
         configure_logging(settings.log_dir, settings.log_level)  # the one writer of the request log
-        self.runtime = ClusterRuntime(settings, workers, placement, queue_limit)
+        self.runtime = ClusterRuntime(settings, workers, placement, queue_limit, planned_slots)
 
     def __serve_build_asgi_app__(self) -> ASGIApp:
         """The app Serve runs here, after the constructor: the single process's, over the cluster."""

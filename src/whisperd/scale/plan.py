@@ -5,7 +5,7 @@ cores of the smallest node by default (one replica per node), or an equal share 
 operator asks for N replicas. Each replica's runtime is placed on its slice exactly as a single process is
 placed on a machine of that size (:func:`whisperd.engine.tuning.place`), so one replica on a node behaves
 as ``whisperd serve`` on that node. Serve sends a replica at most as many calls as it has job slots;
-the rest wait at the ingress, where the queue is bounded by ``WHISPERD_MAX_QUEUED_JOBS``.
+the rest wait at the ingress, which admits at most ``WHISPERD_MAX_QUEUED_JOBS`` of them.
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ class ReplicaPlan:
     slots: int
     """Calls one replica runs at once (Serve's ``max_ongoing_requests``): its job slots."""
     queue: int
-    """Calls waiting at the ingress for a free slot (Serve's ``max_queued_requests``); one more is a 429."""
+    """Calls waiting at the ingress for a free slot (admitted by the ingress, :mod:`.backlog`); one more is a
+    429."""
 
     @property
     def autoscaled(self) -> bool:
@@ -52,7 +53,8 @@ class ReplicaPlan:
         options: dict[str, Any] = {
             "ray_actor_options": {"num_cpus": self.num_cpus, "num_gpus": self.num_gpus},
             "max_ongoing_requests": self.slots,
-            "max_queued_requests": self.queue,
+            # the ingress bounds the queue itself (Serve's bound refuses calls in transit; see .backlog)
+            "max_queued_requests": -1,
         }
         if self.autoscaled:
             options["autoscaling_config"] = {
@@ -108,8 +110,7 @@ def plan_replicas(
         num_gpus=num_gpus,
         placement=placement,
         slots=settings.max_concurrent_jobs or placement.job_slots,
-        # Serve refuses every call when its queue bound is 0 (each call passes through the queue)
-        queue=max(1, settings.max_queued_jobs),
+        queue=settings.max_queued_jobs,
     )
 
 

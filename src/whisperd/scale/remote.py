@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -106,11 +107,13 @@ class RemoteService:
         from ray.serve.exceptions import BackPressureError, RequestCancelledError
 
         loop = asyncio.get_running_loop()
-        with self._backlog.call():
-            response = self._workers.options(stream=True).run.remote(payload, request)
-            del payload  # the handle holds what it sends; the ingress keeps no copy
-            forget = cancel.on_cancel(lambda: _call_soon(loop, response.cancel))
+        with self._backlog.call(slots):
+            response = None
+            forget: Callable[[], None] = _nothing
             try:
+                response = self._workers.options(stream=True).run.remote(payload, request)
+                del payload  # the handle holds what it sends; the ingress keeps no copy
+                forget = cancel.on_cancel(partial(_call_soon, loop, response.cancel))
                 async for event in response:
                     if isinstance(event, WhisperdError):
                         raise event
@@ -119,15 +122,16 @@ class RemoteService:
                         if record is not None:
                             record.replica = event.replica
                     yield event
-            except BackPressureError:
-                raise self._backlog.refused(slots) from None
+            except BackPressureError:  # Serve's own bound, if an operator sets one: still OpenAI's 429
+                raise QueueFull("The cluster is busy. Retry later.", retry_after=1) from None
             except RequestCancelledError:
                 raise Cancelled from None
             except RayActorError:
                 raise InternalError("The replica serving this request stopped; retry it.") from None
             finally:
                 forget()
-                response.cancel()  # a no-op once the answer is complete
+                if response is not None:
+                    response.cancel()  # a no-op once the answer is complete
             if cancel.cancelled:
                 raise Cancelled
 
@@ -153,3 +157,7 @@ def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[[], object]) 
     """Run ``callback`` on ``loop`` from any thread (a cancel token fires from wherever it is set)."""
     with contextlib.suppress(RuntimeError):  # the loop is closed: the process is ending
         loop.call_soon_threadsafe(callback)
+
+
+def _nothing() -> None:
+    """Nothing to forget yet."""
