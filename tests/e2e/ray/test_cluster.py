@@ -7,7 +7,11 @@ stops it and counts what is left of it in /proc.
 
 from __future__ import annotations
 
+import os
+import shutil
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -222,6 +226,33 @@ def test_models_health_and_page(cluster: RayServer, sdk: openai.OpenAI) -> None:
     page = httpx.get(cluster.server.url, timeout=30)
     assert page.status_code == 200
     assert "text/html" in page.headers["content-type"]
+
+
+def test_transcribe_a_folder_on_the_cluster(
+    cluster: RayServer, jfk: Path, audio: Path, tmp_path: Path
+) -> None:
+    """``whisperd transcribe DIR --ray`` joins the cluster, spreads the files, and resumes where it left."""
+    folder = tmp_path / "in"
+    (folder / "sub").mkdir(parents=True)
+    shutil.copy(jfk, folder / "a.flac")
+    shutil.copy(audio / "hotwords.mp3", folder / "sub" / "b.mp3")
+    (folder / "notes.txt").write_text("not audio")
+    out = tmp_path / "out"
+    env = {**os.environ, **cluster.ray_env}
+    command = [sys.executable, "-m", "whisperd.cli.main", "transcribe", str(folder), "--recursive", "--ray"]
+    first = subprocess.run(
+        [*command, "--output-dir", str(out)], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.txt")) == ["a.txt", "sub/b.txt"]
+    assert "fellow Americans" in (out / "a.txt").read_text()
+    (out / "sub" / "b.txt").unlink()  # as if the run had been interrupted before it
+    again = subprocess.run(
+        [*command, "--output-dir", str(out)], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "1 written, 1 already done, 0 failed" in again.stderr
+    assert (out / "sub" / "b.txt").read_text().strip()
 
 
 def test_shutdown_leaves_no_ray_process(cluster: RayServer) -> None:
