@@ -1,8 +1,9 @@
 """``make bench ARGS=--ray``: one whisperd process against two Ray Serve replicas with the cores split.
 
-Both serve ``base`` (``accurate``) on the same machine at the same time, from the same model files;
-measurements alternate between them (one process first, then the cluster, then the other way), so a busy
-spell on a shared machine hurts both alike. Rows: a one-minute clip alone (latency), then 4 and 8
+Both serve ``base`` (``accurate``) on the same machine at the same time, from the same model files. Single
+requests alternate between them (one process first, then the cluster, then the other way); the bursts of
+one system run just before those of the other, so a busy spell on a shared machine can favour one of
+them: the load average is printed with the figures. Rows: a one-minute clip alone (latency), then 4 and 8
 clients sending one-minute clips at once (throughput in audio seconds per second, and p95 latency), each
 with the word error rate of the text. The cluster is ``whisperd serve --ray --replicas 2``: each replica a
 runtime on one core's slice, an ingress in front; on one machine it pays Ray's hops and gives up the
