@@ -12,8 +12,9 @@ Serve routes each call to a worker with a free slot (``max_ongoing_requests`` = 
 the rest at the ingress's handle (``max_queued_requests``); a full queue is OpenAI's 429 with Retry-After,
 not Serve's bare 503. Control calls (status, metrics, model load and unload) go to every worker at once.
 
-Only the modules that need it import ray (:mod:`.cluster`, :mod:`.remote`, :mod:`.app`, :mod:`.folder`);
-the decisions (:mod:`.plan`, :mod:`.backlog`, :mod:`.exposition`) are pure and tested without a cluster.
+No module outside this package imports ray, and here only inside the functions that need it
+(:mod:`.cluster`, :mod:`.remote`, :mod:`.app`, :mod:`.files`), so importing whisperd stays cheap; the
+decisions (:mod:`.plan`, :mod:`.backlog`, :mod:`.exposition`) are pure and tested without a cluster.
 """
 
 __all__: list[str] = []

@@ -42,7 +42,8 @@ class ClusterFiles:
         self._thread.start()
         self._workers = serve.get_deployment_handle(WORKER_NAME, app_name=APP_NAME)
         self.slots = max(1, sum(status.slots for status in self._run(self._statuses())))
-        # files never wait in a queue of their own: the command sends only as many as there are slots
+        # the command sends at most `slots` files at once, so its own admission never refuses one;
+        # Serve holds a file until a replica's slot frees (other clients may be using them)
         self._service = RemoteService(self._workers, Backlog(queue_limit=self.slots), lambda: self.slots)
 
     def transcribe(self, path: Path, task: FileTask) -> bytes:
