@@ -277,6 +277,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profiles", nargs="+", choices=PROFILES, default=list(PROFILES))
     parser.add_argument("--no-floor", action="store_true", help="skip the in-process floor")
     parser.add_argument("--output", type=Path, help="result file (default bench/results/DATE-MACHINE.md)")
+    parser.add_argument(
+        "--ray", action="store_true", help="only one process vs 2 Ray Serve replicas with the cores split"
+    )
     args = parser.parse_args(argv)
 
     started = f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC"
@@ -293,6 +296,16 @@ def main(argv: list[str] | None = None) -> int:
     assert entry.path is not None
     _progress("building the audio corpus")
     corpus = build_corpus(cache_dir / "bench")
+    if args.ray:
+        from bench.ray_rows import ray_report
+
+        _progress("one process vs Ray Serve")
+        text = ray_report(corpus, cache_dir, machine, args.quick)
+        print(text)
+        path = args.output or RESULTS / f"{dt.date.today():%Y-%m-%d}-ray-{machine.slug}.md"
+        path.write_text(text + "\n")
+        print(f"\nwritten to {path}", file=sys.stderr)
+        return 0
 
     rows: list[Row] = []
     with ExitStack() as stack:

@@ -27,6 +27,9 @@ Nothing here knows a protocol: the HTTP front end renders :meth:`WhisperdError.b
 WebSocket or Wyoming front end puts the same fields in its own error event. Deterministic failures carry
 ``x-should-retry: false`` so that the official SDKs do not send the same doomed request three times;
 transient ones carry ``Retry-After``.
+
+Errors are values that cross processes unchanged: a replica of a cluster raises one and the ingress
+renders it, so every error pickles as its class and fields, whatever its constructor takes.
 """
 
 from __future__ import annotations
@@ -76,6 +79,10 @@ class WhisperdError(Exception):
         self.message = message
         self.param = param
         self.retry_after = retry_after
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as class and fields: subclasses' constructors take other arguments than ``args``."""
+        return (_restore, (type(self), self.message, self.param, self.retry_after))
 
     def detail(self) -> dict[str, Any]:
         """The inner error object (what a realtime ``error`` event carries)."""
@@ -259,3 +266,12 @@ class InternalError(WhisperdError):
 
     def __init__(self, message: str = "The server had an error while processing your request.") -> None:
         super().__init__(message)
+
+
+def _restore(
+    cls: type[WhisperdError], message: str, param: str | None, retry_after: int | None
+) -> WhisperdError:
+    """An unpickled error: its class's fields without running its constructor."""
+    error = cls.__new__(cls)
+    WhisperdError.__init__(error, message, param=param, retry_after=retry_after)
+    return error

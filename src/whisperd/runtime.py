@@ -24,12 +24,12 @@ from typing import Protocol
 
 from whisperd.config import Settings
 from whisperd.diarization.voices import Embedder
-from whisperd.engine.catalog import ModelCatalog
+from whisperd.engine.catalog import ModelCatalog, ModelUnavailable
 from whisperd.engine.eviction import Limits
-from whisperd.engine.manager import ModelManager
+from whisperd.engine.manager import ModelManager, ModelState
 from whisperd.engine.tuning import Placement, place
 from whisperd.engine.types import SpeechScorer
-from whisperd.errors import NotReady, WhisperdError
+from whisperd.errors import ModelNotFound, NotReady, WhisperdError
 from whisperd.observability.logs import LOGGER_NAME
 from whisperd.observability.memory import release_free_memory
 from whisperd.observability.metrics import Gauges, Metrics, ModelGauge
@@ -37,7 +37,7 @@ from whisperd.security import ClientSecrets
 from whisperd.service.diarizing import Diarizer, SpeakerModel
 from whisperd.service.scheduler import Scheduler
 from whisperd.service.sessions import SessionLimit
-from whisperd.service.transcription import TranscriptionService
+from whisperd.service.transcription import Transcription, TranscriptionService
 from whisperd.service.uploads import UploadArea
 
 __all__ = ["Companion", "Runtime", "placement_for"]
@@ -102,7 +102,7 @@ class Runtime:
         self.client_secrets = ClientSecrets()
         self.metrics = Metrics(settings.openai_price_per_minute, self.gauges)
         self.speakers = SpeakerModel(settings.speaker_weights(), load=_load_speaker_model)
-        self.service = TranscriptionService(
+        self.service: Transcription = TranscriptionService(
             settings.decoding(),
             self.models,
             self.scheduler,
@@ -113,6 +113,7 @@ class Runtime:
         self.load_error: str | None = None
         self._running = False
         self._tasks: list[asyncio.Task[None]] = []
+        self._loading: asyncio.Task[None] | None = None
 
     @property
     def uptime(self) -> float:
@@ -127,7 +128,8 @@ class Runtime:
         if swept:
             logger.info("removed %d upload folder(s) left by earlier crashed runs", len(swept))
         if load_default:
-            self._tasks.append(asyncio.create_task(self._load_default()))
+            self._loading = asyncio.create_task(self._load_default())
+            self._tasks.append(self._loading)
         if self.models.limits.ttl_seconds is not None or self.models.limits.max_loaded:
             self._tasks.append(asyncio.create_task(self._sweep_idle_models()))
 
@@ -143,6 +145,12 @@ class Runtime:
         await asyncio.to_thread(self.models.close)
         self.uploads.remove()
         self._running = False
+
+    async def loaded(self) -> None:
+        """Return once the default model has loaded or failed to (``ready`` or ``load_error`` says which):
+        for a host that must not take work before (a cluster's replica)."""
+        if self._loading is not None:
+            await asyncio.shield(self._loading)
 
     def readiness(self) -> NotReady | None:
         """Why nothing can be transcribed yet (the default model loads, or failed to), or None."""
@@ -160,7 +168,32 @@ class Runtime:
         """
         return self.readiness() or self.scheduler.would_refuse()
 
-    def gauges(self) -> Gauges:
+    def resident(self) -> list[ModelState]:
+        """The models loaded now (a cluster's runtime answers for all its replicas)."""
+        return self.models.states()
+
+    async def load_model(self, name: str) -> ModelState:
+        """Load ``name`` now, for the operator; an unknown name is a ModelNotFound."""
+        try:
+            return await self.models.load(name)
+        except ModelUnavailable as exc:
+            raise ModelNotFound(name, exc.reason) from None
+
+    async def unload_model(self, name: str) -> str:
+        """Unload ``name`` now, for the operator; returns the model's name (unloaded, or not loaded)."""
+        try:
+            unloaded = await self.models.unload(name)
+            if unloaded is None:
+                self.catalog.find(self.models.target(name))  # neither loaded nor present: 404
+        except ModelUnavailable as exc:
+            raise ModelNotFound(name, exc.reason) from None
+        return unloaded or self.models.target(name)
+
+    async def exposition(self) -> bytes:
+        """The Prometheus text of ``/metrics`` (a cluster's runtime adds every replica's)."""
+        return self.metrics.render()
+
+    def gauges(self) -> Gauges | None:
         """What ``/metrics`` reports about the live state."""
         return Gauges(
             queue_depth=self.scheduler.waiting,

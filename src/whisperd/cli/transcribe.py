@@ -9,6 +9,10 @@ failed, and the last line on the error stream names them. A failure that would r
 On a terminal, long files show a progress line on the error stream; piped or redirected, the command
 prints nothing but the transcripts and the errors. ``--server auto`` finds the server on the LAN
 (``whisperd discover``).
+
+Folders (``whisperd transcribe DIR... [--recursive]``) are transcribed whole, resumably, with one progress
+line (:mod:`whisperd.cli.folder`); ``--ray [ADDRESS]`` spreads their files over a Ray cluster's replicas
+(``whisperd serve --ray``), as many at once as the replicas have slots.
 """
 
 from __future__ import annotations
@@ -65,6 +69,17 @@ def register(commands: Any) -> None:
         "http://localhost:5000); the key comes from $WHISPER_API_KEY or $OPENAI_API_KEY",
     )
     where.add_argument("--local", action="store_true", help="transcribe in this process (no server)")
+    where.add_argument(
+        "--ray",
+        nargs="?",
+        const="auto",
+        metavar="ADDRESS",
+        help="folders only: spread the files over the replicas of `whisperd serve --ray` on the Ray cluster at "
+        "ADDRESS (default auto; the token from $RAY_AUTH_TOKEN)",
+    )
+    parser.add_argument(
+        "--recursive", action="store_true", help="folders: also the audio in their sub-folders"
+    )
     parser.add_argument(
         "--model", help="model or alias (default: whisper-1; with --local the configured one)"
     )
@@ -229,6 +244,15 @@ def run(args: argparse.Namespace) -> int:
         response_format=args.response_format,
     )
     terminal = sys.stderr.isatty()
+    folders = [path for path in args.files if path.is_dir()]
+    if folders:
+        if len(folders) != len(args.files):
+            print("whisperd: give either files or folders, not both", file=sys.stderr)
+            return 2
+        return _run_folders(args, job, terminal)
+    if args.ray is not None:
+        print("whisperd: --ray transcribes folders (whisperd transcribe DIR --ray)", file=sys.stderr)
+        return 2
     if not args.local and args.server == AUTO:
         args.server = find_server()
         if args.server is None:
@@ -287,3 +311,40 @@ def _run_files(
         )
         return 1
     return 0
+
+
+def _run_folders(args: argparse.Namespace, job: FileTask, terminal: bool) -> int:
+    """Every audio file under the folders, one output each in ``--output-dir`` (default: here)."""
+    from whisperd.cli.folder import plan_folder, report, run_folder
+
+    started = time.monotonic()
+    output_dir = args.output_dir or Path(".")
+    plan = plan_folder(args.files, output_dir, EXTENSIONS[job.response_format], recursive=args.recursive)
+    progress = Progress(sys.stderr, f"{len(plan.pending)} file(s)", enabled=terminal)
+    with contextlib.ExitStack() as cleanup:
+        if args.ray is not None:
+            from whisperd.scale.files import ClusterFiles
+
+            cluster = ClusterFiles(None if args.ray == "auto" else args.ray)
+            cleanup.callback(cluster.close)
+            concurrency = cluster.slots
+
+            def transcribe(path: Path) -> bytes:
+                return cluster.transcribe(path, job)
+
+        else:
+            if not args.local and args.server == AUTO:
+                args.server = find_server()
+            runner = _local(job, False, cleanup) if args.local else _remote(args, job, False)
+            concurrency = 1
+
+            def transcribe(path: Path) -> bytes:
+                try:
+                    return runner(path, Progress(sys.stderr, path.name, enabled=False))
+                except Failure as exc:
+                    raise RuntimeError(str(exc)) from None
+
+        result = run_folder(
+            plan, transcribe, concurrency=concurrency, seconds_of=_audio_seconds, progress=progress
+        )
+    return report(plan, result, started)

@@ -25,9 +25,15 @@ from typing import Any, TypeVar
 from whisperd.engine.types import Cancelled, CancelToken
 from whisperd.errors import QueueFull
 
-__all__ = ["Scheduler"]
+__all__ = ["Scheduler", "retry_after"]
 
 T = TypeVar("T")
+
+
+def retry_after(mean_seconds: float, waiting: int, slots: int) -> int:
+    """Seconds until a slot is likely free: the mean time of a piece of work times the waiting line's
+    turns. The one estimate behind every Retry-After, here and at a cluster's ingress."""
+    return max(1, math.ceil(mean_seconds * (waiting + 1) / max(1, slots)))
 
 
 class Scheduler:
@@ -52,7 +58,7 @@ class Scheduler:
 
     def retry_after(self) -> int:
         """Seconds until a slot is likely free, from the running mean time of a piece of work."""
-        return max(1, math.ceil(self._mean_seconds * (self.waiting + 1) / self.slots))
+        return retry_after(self._mean_seconds, self.waiting, self.slots)
 
     def would_refuse(self) -> QueueFull | None:
         """The refusal a new request would get now (every slot busy, the queue full), or None.

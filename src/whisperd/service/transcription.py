@@ -21,7 +21,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -48,6 +48,7 @@ __all__ = [
     "AudioInput",
     "Samples",
     "TranscriptStream",
+    "Transcription",
     "TranscriptionRequest",
     "TranscriptionService",
     "UploadedFile",
@@ -132,6 +133,30 @@ class TranscriptStream:
     async def result(self) -> Transcript:
         """The transcript once every segment is out (raises what the work raised)."""
         return await asyncio.shield(self._job)
+
+
+class Transcription(Protocol):
+    """What a front end calls to have audio transcribed: :class:`TranscriptionService` in this process,
+    or a cluster's replicas behind the same two methods (``whisperd.scale``)."""
+
+    async def transcribe(
+        self,
+        audio: AudioInput,
+        request: TranscriptionRequest,
+        *,
+        cancel: CancelToken,
+        on_segment: Callable[[Segment], None] | None = None,
+        on_decoded: Callable[[float], None] | None = None,
+        wait: bool = True,
+    ) -> Transcript:
+        """The whole transcript; ``cancel`` stops the work; ``wait=False`` refuses rather than queue."""
+        ...
+
+    async def stream(
+        self, audio: AudioInput, request: TranscriptionRequest, *, cancel: CancelToken
+    ) -> TranscriptStream:
+        """Returns once the audio is decoded (refusals and bad audio raise first), then the segments."""
+        ...
 
 
 class TranscriptionService:
