@@ -75,6 +75,7 @@ class Runtime:
         self.scheduler = Scheduler(
             settings.max_concurrent_jobs or self.placement.job_slots,
             settings.max_queued_jobs,
+            background_slots=settings.job_slots,
             on_idle=release_free_memory,
         )
         self.uploads = UploadArea(settings.temp_dir, max_in_flight=settings.max_uploads_in_flight)
