@@ -2,10 +2,11 @@
 
 One :class:`Runtime` owns the model manager (leased models, loaded on first use, unloaded when idle),
 the scheduler (bounded worker slots and queue), the upload area and the metrics, and offers the
-transcription service built on them. It imports no web framework: the HTTP app is handed a runtime, and
+transcription service built on them, and the asynchronous jobs that run through that service. It imports no web framework: the HTTP app is handed a runtime, and
 so is any other front end served by the same process, so that one copy of each model serves them all.
-``start()`` prepares the upload area, begins loading the default model and the idle-model sweep;
-``close()`` stops them, closes every engine and removes the process's upload folder.
+``start()`` prepares the upload area, opens the jobs' data folder (resuming the jobs a crash stopped),
+begins loading the default model and the idle-model sweep; ``close()`` stops them (running jobs wait for
+the next start), closes every engine and removes the process's upload folder.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from whisperd.engine.manager import ModelManager
 from whisperd.engine.tuning import Placement, place
 from whisperd.engine.types import SpeechScorer
 from whisperd.errors import NotReady, WhisperdError
+from whisperd.jobs.manager import Jobs
 from whisperd.observability.logs import LOGGER_NAME
 from whisperd.observability.memory import release_free_memory
 from whisperd.observability.metrics import Gauges, Metrics, ModelGauge
@@ -83,6 +85,9 @@ class Runtime:
         self.client_secrets = ClientSecrets()
         self.metrics = Metrics(settings.openai_price_per_minute, self.gauges)
         self.service = TranscriptionService(settings.decoding(), self.models, self.scheduler)
+        self.jobs = (
+            Jobs(settings.job_policy(), settings.webhook_policy(), self.service) if settings.jobs else None
+        )
         self.started = time.monotonic()
         self.ready = False
         self.load_error: str | None = None
@@ -101,6 +106,8 @@ class Runtime:
         swept = self.uploads.prepare()
         if swept:
             logger.info("removed %d upload folder(s) left by earlier crashed runs", len(swept))
+        if self.jobs is not None:
+            await self.jobs.start(ready=lambda: self.ready)
         if load_default:
             self._tasks.append(asyncio.create_task(self._load_default()))
         if self.models.limits.ttl_seconds is not None or self.models.limits.max_loaded:
@@ -114,6 +121,8 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        if self.jobs is not None:
+            await self.jobs.close()
         await asyncio.to_thread(self.scheduler.shutdown)
         await asyncio.to_thread(self.models.close)
         self.uploads.remove()

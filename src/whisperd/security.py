@@ -8,6 +8,7 @@ a restart), are compared in constant time and are never logged.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import ipaddress
 import logging
@@ -17,7 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["ApiKeys", "ClientSecrets", "bind_refusal", "is_loopback"]
+__all__ = ["ApiKeys", "ClientSecrets", "bind_refusal", "is_loopback", "key_identity"]
 
 logger = logging.getLogger("whisperd")
 
@@ -30,6 +31,14 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def key_identity(key: str) -> str:
+    """Who a key is, for what it owns (its jobs): a digest, so that the key itself is never stored.
+
+    A key rotated out loses sight of its jobs, as it should: the jobs were its holder's.
+    """
+    return "key_" + hashlib.sha256(key.encode()).hexdigest()[:24]
 
 
 def bind_refusal(host: str, has_keys: bool, allow_unauthenticated: bool) -> str | None:

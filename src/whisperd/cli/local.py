@@ -45,6 +45,7 @@ def local_settings(settings: Settings) -> Settings:
             "max_audio_seconds": 24 * 3600.0,
             "max_decode_seconds": 3600.0,
             "max_concurrent_jobs": 1,
+            "jobs": False,  # the files are transcribed here and now: no job queue, no data folder
         }
     )
 

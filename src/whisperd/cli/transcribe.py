@@ -115,18 +115,13 @@ def _same_file(a: Path, b: Path) -> bool:
 
 def _audio_seconds(path: Path) -> float | None:
     """The duration from the container's header (cheap; no decoding), or None when it does not say."""
-    try:
-        import av
+    from whisperd.errors import WhisperdError
+    from whisperd.media.audio import probe
 
-        with av.open(str(path), metadata_errors="ignore") as container:
-            if container.duration:
-                return float(container.duration / av.time_base)
-            stream = container.streams.audio[0]
-            if stream.duration and stream.time_base:
-                return float(stream.duration * stream.time_base)
-    except Exception:
+    try:
+        return probe(path)
+    except (WhisperdError, OSError):
         return None
-    return None
 
 
 def _remote(args: argparse.Namespace, job: FileTask, terminal: bool) -> Runner:

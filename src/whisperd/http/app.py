@@ -27,7 +27,7 @@ from whisperd.errors import InternalError, InvalidRequest, MethodNotAllowed, Not
 from whisperd.http.middleware.auth import AuthMiddleware
 from whisperd.http.middleware.observe import ObserveMiddleware
 from whisperd.http.responses import error_response
-from whisperd.http.routes import docs, health, models, realtime, speech, web
+from whisperd.http.routes import docs, health, jobs, models, realtime, speech, web
 from whisperd.http.routes import metrics as metrics_route
 from whisperd.observability.logs import LOGGER_NAME
 from whisperd.runtime import Runtime
@@ -73,6 +73,7 @@ def create_app(runtime: Runtime | Settings | None = None) -> FastAPI:
         health.router,
         models.router,
         speech.router,
+        jobs.router,
         realtime.router,
         metrics_route.router,
         web.router,

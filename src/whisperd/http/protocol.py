@@ -7,6 +7,7 @@ models mirror the official SDK's types field by field and feed the OpenAPI docum
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -20,6 +21,7 @@ __all__ = [
     "ErrorResponse",
     "Granularity",
     "HealthResponse",
+    "JobParams",
     "ModelList",
     "ModelObject",
     "ResidentModel",
@@ -30,6 +32,8 @@ __all__ = [
     "Usage",
     "WordObject",
     "form_schema",
+    "job_form_schema",
+    "parse_job_params",
     "parse_params",
 ]
 
@@ -75,20 +79,22 @@ class TranscriptionParams(BaseModel):
         return value.strip() or "whisper-1"
 
 
-def parse_params(fields: dict[str, list[str]], *, translation: bool) -> TranscriptionParams:
+def parse_params(
+    fields: dict[str, list[str]], *, translation: bool, model: type[TranscriptionParams] = TranscriptionParams
+) -> TranscriptionParams:
     """Validate raw form fields; unknown fields are ignored, as OpenAI ignores them."""
     data: dict[str, Any] = {}
     for name, values in fields.items():
         base = name[:-2] if name.endswith("[]") else name
         if base in _LIST_FIELDS:
             data.setdefault(base, []).extend(v for v in values if v != "")
-        elif base in TranscriptionParams.model_fields:
+        elif base in model.model_fields:
             data[base] = values[-1]
     if translation:
         data.pop("language", None)
         data.pop("timestamp_granularities", None)
     try:
-        params = TranscriptionParams.model_validate(data)
+        params = model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         param = str(first["loc"][0]) if first["loc"] else None
@@ -100,14 +106,69 @@ def parse_params(fields: dict[str, list[str]], *, translation: bool) -> Transcri
     return params
 
 
+_METADATA_PAIRS, _METADATA_KEY, _METADATA_VALUE = 16, 64, 512
+
+
+class JobParams(TranscriptionParams):
+    """The form fields of ``POST /v1/audio/jobs``: a transcription's, plus the job's own."""
+
+    task: Literal["transcribe", "translate"] = "transcribe"
+    """Transcribe in the spoken language, or translate into English."""
+    webhook_url: str | None = Field(default=None, max_length=2048)
+    """Where to POST the signed ``audio.job.succeeded``/``audio.job.failed`` event (the operator's
+    allow-list decides where that may be)."""
+    metadata: dict[str, str] | None = None
+    """Up to 16 key-value pairs (keys up to 64 characters, values up to 512), sent as a JSON object and
+    given back with the job, as OpenAI's ``metadata``."""
+
+    @field_validator("metadata", mode="before")
+    @classmethod
+    def _metadata(cls, value: object) -> object:
+        if value is None or value == "":
+            return None
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise ValueError("it must be a JSON object") from None
+        if not isinstance(value, dict):
+            raise ValueError("it must be a JSON object")
+        if len(value) > _METADATA_PAIRS:
+            raise ValueError(f"at most {_METADATA_PAIRS} key-value pairs")
+        for key, item in value.items():
+            if not isinstance(item, str) or len(key) > _METADATA_KEY or len(item) > _METADATA_VALUE:
+                raise ValueError(
+                    f"keys are strings of at most {_METADATA_KEY} characters, values strings of at most "
+                    f"{_METADATA_VALUE}"
+                )
+        return value
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _blank_url(cls, value: str | None) -> str | None:
+        return value.strip() or None if value is not None else None
+
+
+def parse_job_params(fields: dict[str, list[str]]) -> JobParams:
+    """Validate a job's form fields (as :func:`parse_params`, plus ``task``, ``webhook_url``, ``metadata``)."""
+    task = (fields.get("task") or ["transcribe"])[-1]
+    params = parse_params(fields, translation=task == "translate", model=JobParams)
+    assert isinstance(params, JobParams)
+    if params.stream:
+        raise InvalidParameter(
+            "A job does not stream: follow GET /v1/audio/jobs/{id}/events instead.", param="stream"
+        )
+    return params
+
+
 def _describe(error: Any, param: str | None) -> str:
     message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
     return f"Invalid value for '{param}': {message}." if param else message
 
 
-def form_schema(translation: bool) -> dict[str, Any]:
+def form_schema(translation: bool, model: type[TranscriptionParams] = TranscriptionParams) -> dict[str, Any]:
     """The multipart request body for the OpenAPI document (the body is parsed by hand, not by FastAPI)."""
-    schema = TranscriptionParams.model_json_schema()
+    schema = model.model_json_schema()
     properties: dict[str, Any] = {
         "file": {"type": "string", "format": "binary", "description": "The audio file."}
     }
@@ -123,6 +184,15 @@ def form_schema(translation: bool) -> dict[str, Any]:
             }
         },
     }
+
+
+def job_form_schema() -> dict[str, Any]:
+    """The multipart body of ``POST /v1/audio/jobs`` for the OpenAPI document."""
+    schema = form_schema(translation=False, model=JobParams)
+    properties = schema["content"]["multipart/form-data"]["schema"]["properties"]
+    properties.pop("stream", None)
+    properties["metadata"] = {"type": "string", "description": "A JSON object of up to 16 string pairs."}
+    return schema
 
 
 class Usage(BaseModel):

@@ -169,6 +169,14 @@ class TranscriptionService:
             early_text=request.stream,
         )
 
+    async def model_for(self, requested: str | None) -> str:
+        """The model ``requested`` names, checked present now (nothing loaded): work queued for later
+        (a job) is refused at once for a model that does not exist, not when its turn comes."""
+        try:
+            return await asyncio.to_thread(self.models.present, requested)
+        except ModelUnavailable as exc:
+            raise ModelNotFound(requested or "default", exc.reason) from None
+
     async def transcribe(
         self,
         audio: AudioInput,
