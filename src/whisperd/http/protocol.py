@@ -80,9 +80,17 @@ class TranscriptionParams(BaseModel):
 
 
 def parse_params(
-    fields: dict[str, list[str]], *, translation: bool, model: type[TranscriptionParams] = TranscriptionParams
+    fields: dict[str, list[str]],
+    *,
+    translation: bool,
+    model: type[TranscriptionParams] = TranscriptionParams,
+    words_need_verbose: bool = True,
 ) -> TranscriptionParams:
-    """Validate raw form fields; unknown fields are ignored, as OpenAI ignores them."""
+    """Validate raw form fields; unknown fields are ignored, as OpenAI ignores them.
+
+    ``words_need_verbose``: word timestamps only with ``verbose_json`` (OpenAI's rule for an answer given
+    once; a job's result is rendered in any format later, so a job may ask for words with any format).
+    """
     data: dict[str, Any] = {}
     for name, values in fields.items():
         base = name[:-2] if name.endswith("[]") else name
@@ -99,7 +107,7 @@ def parse_params(
         first = exc.errors()[0]
         param = str(first["loc"][0]) if first["loc"] else None
         raise InvalidParameter(_describe(first, param), param=param or "request") from None
-    if params.timestamp_granularities and params.response_format != "verbose_json":
+    if words_need_verbose and params.timestamp_granularities and params.response_format != "verbose_json":
         raise InvalidParameter(
             "timestamp_granularities requires response_format=verbose_json.", param="timestamp_granularities"
         )
@@ -152,7 +160,7 @@ class JobParams(TranscriptionParams):
 def parse_job_params(fields: dict[str, list[str]]) -> JobParams:
     """Validate a job's form fields (as :func:`parse_params`, plus ``task``, ``webhook_url``, ``metadata``)."""
     task = (fields.get("task") or ["transcribe"])[-1]
-    params = parse_params(fields, translation=task == "translate", model=JobParams)
+    params = parse_params(fields, translation=task == "translate", model=JobParams, words_need_verbose=False)
     assert isinstance(params, JobParams)
     if params.stream:
         raise InvalidParameter(

@@ -33,7 +33,7 @@ from whisperd.errors import (
 from whisperd.jobs.delivery import WebhookSender
 from whisperd.jobs.events import Follower, JobEvents
 from whisperd.jobs.files import JobFiles, UploadBudget
-from whisperd.jobs.model import Job, JobSpec, job_object, new_id
+from whisperd.jobs.model import Job, JobSpec, WebhookState, job_object, new_id
 from whisperd.jobs.sqlite import SqliteJobStore
 from whisperd.jobs.store import JobStore
 from whisperd.jobs.webhooks import Targets, check_target
@@ -176,6 +176,7 @@ class Jobs:
             audio_bytes=size,
             duration=duration,
             idempotency_key=idempotency_key,
+            webhook=None if spec.webhook_url is None else WebhookState(spec.webhook_url),
         )
         await asyncio.to_thread(self.files.keep, upload, job.id)
         try:
@@ -201,20 +202,22 @@ class Jobs:
     # --- reading ------------------------------------------------------------------------------------
 
     async def get(self, owner: str, job_id: str) -> Job:
-        running = self.worker.running.get(job_id)
-        job = running.job if running is not None else await self.store.get(job_id)
+        job = await self.store.get(job_id)
         if job is None or job.owner != owner:
             raise JobNotFound(job_id)
-        if running is not None:
-            stored = await self.store.get(job_id)
-            if stored is not None:
-                job.webhook = stored.webhook
-        return job
+        return self._live(job)
 
     async def page(self, owner: str, *, after: str | None, limit: int) -> tuple[list[Job], bool]:
         jobs, more = await self.store.page(owner, after=after, limit=limit)
-        live = [self.worker.running[j.id].job if j.id in self.worker.running else j for j in jobs]
-        return live, more
+        return [self._live(job) for job in jobs], more
+
+    def _live(self, job: Job) -> Job:
+        """A running job with the progress the worker has now (the store is a few seconds behind)."""
+        running = self.worker.running.get(job.id)
+        if running is not None and job.status == "running":
+            live = running.job
+            job.progress, job.duration, job.resumed_from = live.progress, live.duration, live.resumed_from
+        return job
 
     async def result(self, owner: str, job_id: str) -> tuple[Job, Transcript]:
         """A succeeded job and its transcript; JobNotFinished for any other state."""
