@@ -156,6 +156,7 @@ class Runtime:
             models=[ModelGauge(s.name, s.load_seconds, s.leases, s.size_bytes) for s in self.models.states()],
             model_loads=self.models.counters.loads,
             model_unloads=dict(self.models.counters.unloads),
+            **(self.jobs.gauges() if self.jobs is not None else {}),
         )
 
     def speech_scorer(self) -> SpeechScorer:

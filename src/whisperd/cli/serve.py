@@ -61,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from whisperd.http.app import create_app
+    from whisperd.jobs.files import DataDirInUse
+    from whisperd.jobs.schema import SchemaTooNew
     from whisperd.observability.logs import configure_logging
     from whisperd.runtime import Runtime
 
@@ -72,6 +74,12 @@ def run(args: argparse.Namespace) -> int:
         return 2
     log_file = configure_logging(settings.log_dir, settings.log_level)
     runtime = Runtime(settings)  # the process's one copy of each model, under every front end it serves
+    if runtime.jobs is not None:
+        try:
+            runtime.jobs.preflight()
+        except (DataDirInUse, SchemaTooNew, OSError) as exc:
+            print(f"whisperd: cannot serve jobs: {exc} (or set WHISPERD_JOBS=false)", file=sys.stderr)
+            return 2
     app = create_app(runtime)
     logging.getLogger("whisperd").info(
         "whisperd listening on http://%s:%d (logs: %s)",

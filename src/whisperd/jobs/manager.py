@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -34,6 +35,7 @@ from whisperd.jobs.delivery import WebhookSender
 from whisperd.jobs.events import Follower, JobEvents
 from whisperd.jobs.files import JobFiles, UploadBudget
 from whisperd.jobs.model import Job, JobSpec, WebhookState, job_object, new_id
+from whisperd.jobs.schema import MIGRATIONS, SchemaTooNew, version_of_readonly
 from whisperd.jobs.sqlite import SqliteJobStore
 from whisperd.jobs.store import JobStore
 from whisperd.jobs.webhooks import Targets, check_target
@@ -87,6 +89,27 @@ class Jobs:
         self._loops: list[asyncio.Task[None]] = []
 
     # --- lifetime -----------------------------------------------------------------------------------
+
+    def preflight(self) -> None:
+        """Check, before a server starts listening, that it can serve jobs from its data folder (no other
+        server uses it, its database is not from a newer whisperd); raises DataDirInUse, SchemaTooNew or
+        OSError. Blocking."""
+        self.files.prepare()
+        try:
+            database = self.policy.data_dir / "jobs.sqlite3"
+            if database.exists():
+                db = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+                try:
+                    found = version_of_readonly(db)
+                finally:
+                    db.close()
+                if found > len(MIGRATIONS):
+                    raise SchemaTooNew(
+                        f"the job database {database} is at schema version {found}, newer than this whisperd "
+                        f"knows ({len(MIGRATIONS)}): upgrade whisperd, or point WHISPERD_DATA_DIR elsewhere"
+                    )
+        finally:
+            self.files.close()
 
     async def start(self, ready: Callable[[], bool]) -> None:
         """Open the folder and the store, recover from a crash, start the worker, sender and sweep."""
@@ -234,6 +257,15 @@ class Jobs:
         """Updates of one job (its owner checked by the caller with :meth:`get` first)."""
         with self.events.follow(job_id) as follower:
             yield follower
+
+    def gauges(self) -> dict[str, int]:
+        """What ``/metrics`` reports of the jobs (the names of :class:`~whisperd.observability.metrics.Gauges`)."""
+        return {
+            "async_jobs": self.active,
+            "async_jobs_running": len(self.worker.running),
+            "async_job_audio_bytes": self.files.stored + self.files.arriving,
+            "async_job_streams": self.events.open,
+        }
 
     def object(self, job: Job) -> dict[str, Any]:
         return job_object(job, self.policy.retention_seconds)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 
-__all__ = ["MIGRATIONS", "SchemaTooNew", "migrate", "version_of"]
+__all__ = ["MIGRATIONS", "SchemaTooNew", "migrate", "version_of", "version_of_readonly"]
 
 MIGRATIONS: list[str] = [
     # 1: jobs, their results, the segments kept up to a checkpoint, webhook deliveries and attempts
@@ -79,6 +79,15 @@ class SchemaTooNew(RuntimeError):
 def version_of(db: sqlite3.Connection) -> int:
     db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
     row = db.execute("SELECT version FROM schema_version").fetchone()
+    return int(row[0]) if row else 0
+
+
+def version_of_readonly(db: sqlite3.Connection) -> int:
+    """The schema version of a database opened read-only (0 when it has none yet)."""
+    try:
+        row = db.execute("SELECT version FROM schema_version").fetchone()
+    except sqlite3.OperationalError:
+        return 0
     return int(row[0]) if row else 0
 
 

@@ -198,6 +198,9 @@ def test_jobs_give_way_to_interactive_requests(
     running = submit(server, long_file).json()
     waiting = submit(server, long_file).json()
     wait_for(server, running["id"], ("running",))
+    metrics = httpx.get(f"{server.url}/metrics", timeout=30).text
+    assert "whisperd_async_jobs 2.0" in metrics
+    assert "whisperd_async_jobs_running 1.0" in metrics
     clip = speech_with_pauses(tmp_path / "clip.wav", 9)
     answer = httpx.post(
         f"{server.api_url}/audio/transcriptions",
