@@ -12,12 +12,15 @@
     ├── AuthenticationFailed .......... 401 invalid_request_error / invalid_api_key
     ├── Forbidden ..................... 403 invalid_request_error / client_not_allowed (by address)
     ├── NotFound ...................... 404 invalid_request_error (an unknown path)
-    │   └── ModelNotFound ............. 404 invalid_request_error / model_not_found
+    │   ├── ModelNotFound ............. 404 invalid_request_error / model_not_found
+    │   └── JobNotFound ............... 404 invalid_request_error / job_not_found (or another key's)
     ├── MethodNotAllowed .............. 405 invalid_request_error
     ├── UploadTimeout ................. 408 invalid_request_error / upload_timeout (body stalled)
     ├── ModelInUse .................... 409 invalid_request_error / model_in_use
+    ├── JobNotFinished ................ 409 invalid_request_error / job_not_finished (no result yet)
     ├── PayloadTooLarge ............... 413 invalid_request_error / file_too_large
     ├── QueueFull ..................... 429 requests / rate_limit_exceeded, Retry-After
+    │   └── QuotaExceeded ............. 429 requests / quota_exceeded (jobs queued, audio stored)
     ├── NotReady ...................... 503 server_error / model_loading, Retry-After
     │   └── ModelCapacity ............. 503 server_error / model_capacity (every model slot leased)
     └── InternalError ................. 500 server_error (never carries a stack trace)
@@ -50,6 +53,8 @@ __all__ = [
     "InvalidEvent",
     "InvalidParameter",
     "InvalidRequest",
+    "JobNotFinished",
+    "JobNotFound",
     "MethodNotAllowed",
     "MissingFile",
     "ModelCapacity",
@@ -59,6 +64,7 @@ __all__ = [
     "NotReady",
     "PayloadTooLarge",
     "QueueFull",
+    "QuotaExceeded",
     "UploadTimeout",
     "WhisperdError",
 ]
@@ -214,6 +220,13 @@ class ModelNotFound(NotFound):
         super().__init__(message, param="model")
 
 
+class JobNotFound(NotFound):
+    code = "job_not_found"
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"No job found with id '{job_id}'.", param="job_id")
+
+
 class MethodNotAllowed(WhisperdError):
     status = 405
     type = "invalid_request_error"
@@ -232,6 +245,13 @@ class ModelInUse(WhisperdError):
     retryable = True
 
 
+class JobNotFinished(WhisperdError):
+    status = 409
+    type = "invalid_request_error"
+    code = "job_not_finished"
+    retryable = False
+
+
 class PayloadTooLarge(WhisperdError):
     status = 413
     type = "invalid_request_error"
@@ -246,6 +266,12 @@ class QueueFull(WhisperdError):
     type = "requests"
     code = "rate_limit_exceeded"
     retryable = True
+
+
+class QuotaExceeded(QueueFull):
+    """Too many jobs waiting, or too much of their audio stored: more would fill the disk or the day."""
+
+    code = "quota_exceeded"
 
 
 class NotReady(WhisperdError):

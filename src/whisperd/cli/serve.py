@@ -154,6 +154,8 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from whisperd.http.app import create_app
+    from whisperd.jobs.files import DataDirInUse
+    from whisperd.jobs.schema import SchemaTooNew
     from whisperd.observability.logs import configure_logging
     from whisperd.runtime import Runtime
 
@@ -175,6 +177,12 @@ def run(args: argparse.Namespace) -> int:
         return _serve_on_ray(settings, args)
     log_file = configure_logging(settings.log_dir, settings.log_level)
     runtime = Runtime(settings)  # the process's one copy of each model, under every front end it serves
+    if runtime.jobs is not None:
+        try:
+            runtime.jobs.preflight()
+        except (DataDirInUse, SchemaTooNew, OSError) as exc:
+            print(f"whisperd: cannot serve jobs: {exc} (or set WHISPERD_JOBS=false)", file=sys.stderr)
+            return 2
     try:
         companions = _companions(runtime, settings)
     except OSError as exc:

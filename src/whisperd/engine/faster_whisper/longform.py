@@ -11,12 +11,22 @@ calls. Each chunk is decoded by faster-whisper's own window-by-window loop with 
 speech already), so a chunk whose text stops early is resumed where it stopped.
 
 Every request's chunks share one thread pool owned by the model manager (sized to the batch), so the
-threads in the process are bounded however many long requests run at once.
+threads in the process are bounded however many long requests run at once; each request keeps at most a
+batch of chunks on it, so that one long file cannot queue all its chunks ahead of other requests.
+
+Because the chunks are independent, a long transcription can also stop and start again between two of
+them: after each chunk (in order) the caller hears a :class:`~whisperd.engine.types.Checkpoint`, and a
+checkpoint of the same cut and options resumes at the next chunk with the segments already handed on.
+This is how a job survives a crash. The text is the same as if it had never stopped, because no chunk
+depends on another one (the language, detected on the first chunk, is kept in the checkpoint).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, wait
 from dataclasses import replace
@@ -31,7 +41,9 @@ from whisperd.engine.types import (
     SAMPLE_RATE,
     Cancelled,
     CancelToken,
+    Checkpoint,
     DecodeOptions,
+    Resume,
     Segment,
     Transcript,
     VadSettings,
@@ -43,6 +55,7 @@ __all__ = [
     "PLAIN_VAD",
     "SessionFactory",
     "chunk_segment",
+    "layout_of",
     "speech_as_one",
     "speech_chunks",
     "to_segment",
@@ -94,6 +107,13 @@ def speech_as_one(recording: SpeechRecording, settings: VadSettings | None = Non
     return Chunk(tuple(spans), SAMPLE_RATE) if spans else None
 
 
+def layout_of(chunks: list[Chunk], kwargs: dict[str, Any], model: str) -> str:
+    """A digest of the cut and of the decoding arguments: what a checkpoint may resume."""
+    spans = [(span.start, span.end) for chunk in chunks for span in chunk.spans]
+    text = json.dumps([model, spans, kwargs], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
 def transcribe_chunks(
     model: Any,
     multilingual: bool,
@@ -103,42 +123,78 @@ def transcribe_chunks(
     kwargs: dict[str, Any],
     *,
     pool: Executor,
+    window: int,
     session: SessionFactory,
     cancel: CancelToken,
     on_segment: Callable[[Segment], None] | None,
     finish: Callable[[Segment], Segment] = lambda segment: segment,
+    identity: str = "",
+    resume: Resume | None = None,
+    on_checkpoint: Callable[[Checkpoint], None] | None = None,
 ) -> Transcript:
     """Decode every chunk on ``pool``; segments are handed on in order as soon as their chunk is done.
 
     ``finish`` completes each segment before it is handed on (the request's log probabilities).
 
-    The language is detected once, on the first chunk, and imposed on the rest. A failure or a
-    cancellation stops the chunks not yet started; those already running stop at their next segment.
+    At most ``window`` chunks of one request are on the pool at a time: the pool is shared, so a long
+    file (a job of an hour) must not queue its hundred chunks ahead of another request's. The language
+    is detected once, on the first chunk, and imposed on the rest. A failure or a cancellation stops the
+    chunks not yet started; those already running stop at their next segment.
+
+    ``on_checkpoint`` hears where the work starts and, after each chunk, how far it has got; ``resume``
+    (a checkpoint of the same layout, ``identity`` naming the model) starts after its last chunk.
     """
-    first = chunks[0].audio(recording.fetch)
-    with session():
-        if options.language:
-            language, probability = options.language, 1.0
-        else:
-            found = language_of_window(model, first, multilingual, options.languages)
-            language, probability = found or detect(model, first, multilingual, options.languages)
+    layout = layout_of(chunks, kwargs, identity)
+    start, segments = 0, []
+    if resume is not None and _resumable(resume, layout, len(chunks)):
+        start, segments = resume.checkpoint.chunks, list(resume.segments)
+        language, probability = resume.checkpoint.language, resume.checkpoint.language_probability
+    else:
+        first = chunks[0].audio(recording.fetch)
+        with session():
+            if options.language:
+                language, probability = options.language, 1.0
+            else:
+                found = language_of_window(model, first, multilingual, options.languages)
+                language, probability = found or detect(model, first, multilingual, options.languages)
+
+    def checkpoint(done: int) -> None:
+        if on_checkpoint is not None:
+            seconds = chunks[done - 1].spans[-1].end / SAMPLE_RATE if done else 0.0
+            on_checkpoint(Checkpoint(layout, done, len(segments), seconds, language, probability))
+
+    checkpoint(start)
     chunk_kwargs = {**kwargs, "language": language, "vad_filter": False}
-    segments: list[Segment] = []
     futures: list[Future[list[tuple[Any, Chunk]]]] = []
     future: Future[list[tuple[Any, Chunk]]] | None = None
+    handed = 0  # futures whose segments are handed on
+    room = threading.Semaphore(max(1, window))
     stop = CancelToken()  # the chunks' own token: a failed chunk stops its siblings, not the caller
     forget = cancel.on_cancel(stop.cancel)
-    try:
-        for chunk in chunks:
-            futures.append(pool.submit(_decode_chunk, model, chunk, recording, chunk_kwargs, session, stop))
-            if options.early_text and len(futures) == 1:
-                futures[0].result()  # streaming: the first text before the full batches
-        for future in futures:
-            for raw, piece in future.result():
+
+    def hand_on(block: bool) -> None:
+        nonlocal handed
+        while handed < len(futures) and (block or futures[handed].done()):
+            stop.check()
+            for raw, piece in futures[handed].result():
                 segment = finish(chunk_segment(len(segments), raw, piece))
                 segments.append(segment)
                 if on_segment is not None:
                     on_segment(segment)
+            handed += 1
+            checkpoint(start + handed)
+
+    try:
+        for chunk in chunks[start:]:
+            room.acquire()  # released when one of this request's chunks ends
+            stop.check()
+            future = pool.submit(_decode_chunk, model, chunk, recording, chunk_kwargs, session, stop)
+            future.add_done_callback(lambda _: room.release())
+            futures.append(future)
+            if options.early_text and len(futures) == 1:
+                futures[0].result()  # streaming: the first text before the full batches
+            hand_on(block=False)
+        hand_on(block=True)
     except BaseException:
         stop.cancel()
         for future in futures:
@@ -158,6 +214,12 @@ def transcribe_chunks(
         language_probability=probability,
         duration=recording.duration,
     )
+
+
+def _resumable(resume: Resume, layout: str, chunks: int) -> bool:
+    """Whether ``resume`` is a checkpoint of this very work, with the segments it says were handed on."""
+    point = resume.checkpoint
+    return point.layout == layout and 0 < point.chunks <= chunks and len(resume.segments) == point.segments
 
 
 def _decode_chunk(
