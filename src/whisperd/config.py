@@ -306,7 +306,20 @@ class Settings(BaseSettings):
     @classmethod
     def _split_allow(cls, value: object) -> object:
         if isinstance(value, str):
-            return [entry.strip() for entry in value.split(",") if entry.strip()]
+            value = [entry.strip() for entry in value.split(",") if entry.strip()]
+        if isinstance(value, list):
+            from whisperd.jobs.webhooks import Targets
+
+            Targets.parse([str(entry) for entry in value])  # a ValueError names the bad entry
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            from whisperd.jobs.webhooks import parse_secret
+
+            parse_secret(value.get_secret_value())  # a ValueError says what a secret looks like
         return value
 
     @field_validator("log_level")

@@ -21,7 +21,7 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import ClassVar, Protocol
+from typing import Protocol
 
 from whisperd.config import Settings
 from whisperd.diarization.voices import Embedder
@@ -76,10 +76,12 @@ def placement_for(settings: Settings) -> Placement:
 class Runtime:
     """Models, scheduler, uploads and metrics of one process, and the service over them."""
 
-    serves_jobs: ClassVar[bool] = True
-    """Whether this runtime runs asynchronous jobs (a cluster's ingress does not: see ``whisperd.scale``)."""
-
-    def __init__(self, settings: Settings, *, placement: Placement | None = None) -> None:
+    def __init__(
+        self, settings: Settings, *, placement: Placement | None = None, serve_jobs: bool = True
+    ) -> None:
+        """``serve_jobs=False``: no job store or worker, whatever the settings say. A Ray cluster's
+        ingress and replicas pass it: jobs need one process's store over its own models, and the
+        replicas would share one data folder."""
         self.settings = settings
         self.placement = placement or placement_for(settings)
         self.catalog = ModelCatalog(settings.cache_dir, settings.model_dirs)
@@ -117,7 +119,7 @@ class Runtime:
         self.service: Transcription = service
         self.jobs = (
             Jobs(settings.job_policy(), settings.webhook_policy(), service)
-            if settings.jobs and self.serves_jobs
+            if settings.jobs and serve_jobs
             else None
         )
         self.started = time.monotonic()

@@ -14,12 +14,12 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
 from whisperd.cli.client import ServerError, WhisperdClient, api_key_from, server_url_from
 from whisperd.cli.jobs_api import JobFailed, JobsApi, metadata_field
 from whisperd.cli.progress import Progress, clock
-from whisperd.media.formats import ResponseFormat
+from whisperd.media.formats import JOB_FORMATS
 
 __all__ = ["job_line", "register", "run"]
 
@@ -38,7 +38,7 @@ def register(commands: Any) -> None:
     submit.add_argument("--model", default="whisper-1")
     submit.add_argument("--language", help="spoken language (default: detect)")
     submit.add_argument("--translate", action="store_true", help="translate into English")
-    submit.add_argument("--format", dest="response_format", default="json", choices=get_args(ResponseFormat))
+    submit.add_argument("--format", dest="response_format", default="json", choices=JOB_FORMATS)
     submit.add_argument("--word-timestamps", action="store_true", help="keep word timings in the result")
     submit.add_argument("--webhook-url", help="where the server posts the signed event when the job ends")
     submit.add_argument("--metadata", action="append", default=[], metavar="KEY=VALUE", help="repeatable")
@@ -56,7 +56,7 @@ def register(commands: Any) -> None:
     ):
         action = actions.add_parser(name, help=text)
         action.add_argument("job_id")
-        action.add_argument("--format", dest="response_format", choices=get_args(ResponseFormat))
+        action.add_argument("--format", dest="response_format", choices=JOB_FORMATS)
         action.add_argument("-o", "--output", type=Path, help="write the result to this file")
 
     listing = actions.add_parser("list", help="your jobs, newest first")

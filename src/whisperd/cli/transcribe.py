@@ -4,17 +4,13 @@ One file and no ``--output-dir``: the transcript goes to standard output, like `
 files: one output per input in ``--output-dir`` (default: the current folder), named after the input
 (``talk.ogg`` -> ``talk.srt``). A folder among the inputs makes it a folder run
 (:mod:`whisperd.cli.folder`: every media file under it, ``--recursive`` for sub-folders, as jobs on the
-server, resumable). A bad file is reported and skipped; the exit status is 1 if any file
+server, ``--local``, or over a Ray cluster's replicas with ``--ray [ADDRESS]``, resumable). A bad file is reported and skipped; the exit status is 1 if any file
 failed, and the last line on the error stream names them. A failure that would repeat for every file
 (server unreachable, wrong key, unknown model) stops the run at once.
 
 On a terminal, long files show a progress line on the error stream; piped or redirected, the command
 prints nothing but the transcripts and the errors. ``--server auto`` finds the server on the LAN
 (``whisperd discover``).
-
-Folders (``whisperd transcribe DIR... [--recursive]``) are transcribed whole, resumably, with one progress
-line (:mod:`whisperd.cli.folder`); ``--ray [ADDRESS]`` spreads their files over a Ray cluster's replicas
-(``whisperd serve --ray``), as many at once as the replicas have slots.
 """
 
 from __future__ import annotations
@@ -83,9 +79,6 @@ def register(commands: Any) -> None:
         metavar="ADDRESS",
         help="folders only: spread the files over the replicas of `whisperd serve --ray` on the Ray cluster at "
         "ADDRESS (default auto; the token from $RAY_AUTH_TOKEN)",
-    )
-    parser.add_argument(
-        "--recursive", action="store_true", help="folders: also the audio in their sub-folders"
     )
     parser.add_argument(
         "--model", help="model or alias (default: whisper-1; with --local the configured one)"

@@ -15,6 +15,7 @@ from whisperd.media.languages import language_name
 
 __all__ = [
     "CONTENT_TYPES",
+    "JOB_FORMATS",
     "ResponseFormat",
     "diarized_json",
     "diarized_segment",
@@ -31,6 +32,9 @@ __all__ = [
 ]
 
 ResponseFormat = Literal["json", "text", "srt", "verbose_json", "vtt", "diarized_json"]
+
+JOB_FORMATS: tuple[ResponseFormat, ...] = ("json", "text", "srt", "verbose_json", "vtt")
+"""The formats of a job's stored result: every one but ``diarized_json`` (jobs do not diarize)."""
 
 CONTENT_TYPES: dict[str, str] = {
     "json": "application/json",

@@ -61,13 +61,10 @@ def merge_models(statuses: list[ReplicaStatus]) -> list[ModelState]:
 class ClusterRuntime(Runtime):
     """The ingress's runtime: local front-door resources; the workers' answers for the rest."""
 
-    serves_jobs = False
-    """Jobs need one process's store and worker over its own models: served by ``whisperd serve``."""
-
     def __init__(
         self, settings: Settings, workers: Any, placement: Placement, queue_limit: int, planned_slots: int
     ) -> None:
-        super().__init__(settings, placement=placement)
+        super().__init__(settings, placement=placement, serve_jobs=False)
         self.workers = workers
         self.planned_slots = planned_slots
         self.backlog = Backlog(queue_limit)

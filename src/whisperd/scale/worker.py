@@ -36,7 +36,7 @@ class Worker:
         # Serve awaits an async constructor; the replica takes calls only once it has returned
         configure_logging(None, settings.log_level)  # stderr, which Ray keeps in its session's logs
         self.replica = replica_name()
-        self._runtime = Runtime(settings, placement=placement)
+        self._runtime = Runtime(settings, placement=placement, serve_jobs=False)
         await self._runtime.start()
         await self._runtime.loaded()
         if self._runtime.load_error:

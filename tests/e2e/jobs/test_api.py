@@ -188,6 +188,11 @@ def test_bad_requests_are_openai_errors_and_leave_nothing(
     finished = submit(server, jfk).json()
     wait_for(server, finished["id"])
     _error(_get(server, f"/{finished['id']}/result", response_format="docx"), 400, param="response_format")
+    _error(
+        _get(server, f"/{finished['id']}/result", response_format="diarized_json"),
+        400,
+        param="response_format",
+    )
     assert httpx.get(f"{server.url}/health", timeout=10).status_code == 200
     assert server.job_files() == []
     assert server.upload_files() == []

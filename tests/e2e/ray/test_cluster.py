@@ -251,7 +251,7 @@ def test_transcribe_a_folder_on_the_cluster(
         [*command, "--output-dir", str(out)], env=env, capture_output=True, text=True, timeout=300
     )
     assert again.returncode == 0, again.stderr[-3000:]
-    assert "1 written, 1 already done, 0 failed" in again.stderr
+    assert "1 transcribed, 1 skipped (output exists), 0 failed" in again.stderr
     assert (out / "sub" / "b.txt").read_text().strip()
 
 

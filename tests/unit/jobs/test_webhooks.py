@@ -8,8 +8,10 @@ import json
 import time
 
 import pytest
+from pydantic import ValidationError
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from whisperd.config import Settings
 from whisperd.errors import InvalidParameter
 from whisperd.jobs.webhooks import (
     Targets,
@@ -101,3 +103,20 @@ def test_the_event_body_is_compact_json() -> None:
         "created_at": 1,
         "data": {"id": "job_2", "error": {"message": "é"}, "result": None},
     }
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "says"),
+    [
+        ("WHISPERD_WEBHOOK_SECRET", "not-base64!", "whsec_ followed by base64"),
+        ("WHISPERD_WEBHOOK_SECRET", "whsec_" + base64.b64encode(b"short").decode(), "at least 24 bytes"),
+        ("WHISPERD_WEBHOOK_ALLOW", "127.0.0.0/8,bad host!", "not a host name or an IP network"),
+    ],
+)
+def test_bad_webhook_settings_are_refused_as_settings(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, says: str
+) -> None:
+    """Refused when the settings are read (one line at start-up), not with a traceback when jobs start."""
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ValidationError, match=says):
+        Settings()

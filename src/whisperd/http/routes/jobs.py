@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import re
 from collections.abc import AsyncIterator
-from typing import Annotated, Any, get_args
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
@@ -41,7 +41,7 @@ from whisperd.jobs.events import Follower
 from whisperd.jobs.manager import Jobs
 from whisperd.jobs.model import Job, JobSpec
 from whisperd.media.audio import probe
-from whisperd.media.formats import CONTENT_TYPES, ResponseFormat, render
+from whisperd.media.formats import CONTENT_TYPES, JOB_FORMATS, ResponseFormat, render
 from whisperd.observability.logs import sanitize
 from whisperd.runtime import Runtime
 
@@ -69,6 +69,8 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 def _jobs(request: Request) -> tuple[Runtime, Jobs]:
     runtime = runtime_of(request)
     if runtime.jobs is None:
+        if runtime.settings.jobs:  # on, but not here: a Ray cluster's ingress
+            raise NotFound("Jobs are served by one process (whisperd serve), not by a Ray cluster.")
         raise NotFound("Jobs are turned off on this server (WHISPERD_JOBS=false).")
     return runtime, runtime.jobs
 
@@ -235,13 +237,13 @@ async def job_result(
     _, jobs = _jobs(request)
     if not _JOB_ID.fullmatch(job_id):
         raise JobNotFound(job_id)
-    if response_format is not None and response_format not in get_args(ResponseFormat):
+    if response_format is not None and response_format not in JOB_FORMATS:
         raise InvalidParameter(
-            f"Invalid value for 'response_format': use one of {', '.join(get_args(ResponseFormat))}.",
+            f"Invalid value for 'response_format': use one of {', '.join(JOB_FORMATS)}.",
             param="response_format",
         )
     job, transcript = await jobs.result(owner_of(request), job_id)
-    chosen: ResponseFormat = response_format or job.spec.response_format  # type: ignore[assignment]
+    chosen: ResponseFormat = response_format or job.spec.response_format
     record_of(request).response_format = chosen
     body = render(transcript, chosen, job.spec.task, with_words=job.spec.word_timestamps)
     if isinstance(body, dict):
