@@ -36,7 +36,7 @@ from whisperd.engine.faster_whisper.longform import (
     PLAIN_VAD,
     chunk_segment,
     speech_as_one,
-    speech_chunks,
+    speech_sections,
     to_segment,
     transcribe_chunks,
     vad_options,
@@ -232,7 +232,7 @@ class WhisperEngine:
         else all its speech window after window (what faster-whisper's VAD filter does, step for step)."""
         scope = Scope()
         if self.batcher is not None and self._chunk_pool is not None and self.placement.chunk_seconds > 0:
-            chunks = speech_chunks(recording, options.vad)
+            chunks = speech_sections(recording, self.placement.section_count, options.vad)
             if chunks:
                 return transcribe_chunks(
                     self._model,
