@@ -21,7 +21,7 @@ speaker-model: $(STAMP)
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[packs,dev]'
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[packs,ray,dev]'
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
@@ -29,7 +29,7 @@ $(STAMP): pyproject.toml requirements.lock
 lock:
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
 	.lock-venv/bin/python -m pip install --quiet --upgrade pip
-	.lock-venv/bin/python -m pip install --quiet -e '.[packs,dev]'
+	.lock-venv/bin/python -m pip install --quiet -e '.[packs,ray,dev]'
 	{ head -2 requirements.lock; .lock-venv/bin/python -m pip freeze --exclude-editable | grep -v '^whisperd'; } > requirements.lock.new
 	mv requirements.lock.new requirements.lock && rm -rf .lock-venv
 

@@ -145,10 +145,9 @@ def concurrent(everyone: Contenders, corpus: Corpus, clients: int, with_floor: b
     ]
 
 
-def long_file(everyone: Contenders, corpus: Corpus) -> list[Row]:
-    """The ten-minute file once each; whisperd and the floor stream it (time to first text)."""
-    clip = corpus.long
-    name = f"{clip.seconds / 60:.0f} min file"
+def long_file(everyone: Contenders, clip: Clip, kind: str) -> list[Row]:
+    """A long file once each; whisperd and the floor stream it (time to first text)."""
+    name = f"{clip.seconds / 60:.0f} min {kind}"
     measured = {c.label: _latency([c.measure([clip], stream=True)]) for c in everyone.all()}
     reference = measured[everyone.reference.label]
     rows = [
@@ -277,6 +276,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profiles", nargs="+", choices=PROFILES, default=list(PROFILES))
     parser.add_argument("--no-floor", action="store_true", help="skip the in-process floor")
     parser.add_argument("--output", type=Path, help="result file (default bench/results/DATE-MACHINE.md)")
+    parser.add_argument(
+        "--ray", action="store_true", help="only one process vs 2 Ray Serve replicas with the cores split"
+    )
     args = parser.parse_args(argv)
 
     started = f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC"
@@ -293,6 +295,16 @@ def main(argv: list[str] | None = None) -> int:
     assert entry.path is not None
     _progress("building the audio corpus")
     corpus = build_corpus(cache_dir / "bench")
+    if args.ray:
+        from bench.ray_rows import ray_report
+
+        _progress("one process vs Ray Serve")
+        text = ray_report(corpus, cache_dir, machine, args.quick)
+        print(text)
+        path = args.output or RESULTS / f"{dt.date.today():%Y-%m-%d}-ray-{machine.slug}.md"
+        path.write_text(text + "\n")
+        print(f"\nwritten to {path}", file=sys.stderr)
+        return 0
 
     rows: list[Row] = []
     with ExitStack() as stack:
@@ -306,7 +318,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.quick:
             steps += [
                 ("8 clients at once", lambda: concurrent(everyone, corpus, 8, with_floor=False, turn=2)),
-                ("ten-minute file", lambda: long_file(everyone, corpus)),
+                ("ten-minute file", lambda: long_file(everyone, corpus.long, "file")),
+                ("six-minute conversation", lambda: long_file(everyone, corpus.conversation, "conversation")),
             ]
         for label, step in steps:
             _progress(label)

@@ -45,7 +45,7 @@ def _whisperd(device: str) -> Runner:
     from whisperd.runtime import Runtime
     from whisperd.service.transcription import AudioFile, TranscriptionRequest
 
-    settings = Settings(model="base", device=device, max_queued_jobs=64)  # type: ignore[arg-type]
+    settings = Settings(model="base", device=device, max_queued_jobs=64, jobs=False)  # type: ignore[arg-type]
     runtime = Runtime(settings)
     loop = asyncio.new_event_loop()
     threading.Thread(target=loop.run_forever, daemon=True, name="bench-loop").start()

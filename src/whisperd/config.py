@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import BeforeValidator, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = [
@@ -23,11 +23,14 @@ __all__ = [
     "MAX_KNOWN_SPEAKERS",
     "DecodingPolicy",
     "Device",
+    "JobPolicy",
     "Profile",
     "Settings",
     "UploadLimits",
+    "WebhookPolicy",
     "WyomingEndpoint",
     "WyomingLimits",
+    "seconds",
 ]
 
 Device = Literal["auto", "cpu", "cuda"]
@@ -56,6 +59,25 @@ MAX_KNOWN_SPEAKERS = 4
 
 def _cache_home() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "whisperd"
+
+
+def _data_home() -> Path:
+    return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "whisperd"
+
+
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def seconds(value: object) -> object:
+    """``604800``, ``"7d"``, ``"12h"``, ``"30m"`` or ``"90s"`` as seconds; anything else is left to pydantic."""
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text and text[-1] in _UNITS:
+            try:
+                return float(text[:-1]) * _UNITS[text[-1]]
+            except ValueError:
+                return value
+    return value
 
 
 class Settings(BaseSettings):
@@ -205,6 +227,40 @@ class Settings(BaseSettings):
     client_secret_seconds: int = Field(default=600, ge=10, le=7200)
     """Default life of a client secret (``POST /v1/realtime/client_secrets``), for browsers."""
 
+    # --- asynchronous jobs (POST /v1/audio/jobs) -------------------------------------------------
+    jobs: bool = True
+    """Serve asynchronous jobs: the audio is kept in the data folder until it is transcribed, the result
+    until the retention ends. Off: the job endpoints answer 404 and nothing is written to the data folder."""
+    data_dir: Path = Field(default_factory=_data_home)
+    """Where jobs live: their database (SQLite), their audio until they end. One server per folder."""
+    job_slots: int = Field(default=1, ge=1)
+    """Jobs transcribed at once, each holding one worker slot; jobs never hold the last slot, and waiting
+    requests always go first, so jobs never starve interactive requests."""
+    job_retention: Annotated[float, BeforeValidator(seconds)] = Field(default=7 * 86400.0, gt=0)
+    """How long a finished job and its result are kept (seconds, or 7d, 12h, 30m), then swept."""
+    job_max_queued: int = Field(default=100, ge=1)
+    """Jobs waiting or running at once; one more is refused with 429."""
+    job_max_stored_bytes: int = Field(default=4 * 1024**3, gt=0)
+    """Audio kept for unfinished jobs (and being uploaded for new ones), in bytes; beyond it, 429."""
+    job_max_upload_bytes: int = Field(default=1024**3, gt=0)
+    """Largest audio file one job accepts, enforced while it streams in (413)."""
+    job_max_kept: int = Field(default=10_000, ge=1)
+    """Finished jobs kept at most; beyond it the oldest are swept before their retention ends."""
+    job_max_event_streams: int = Field(default=64, ge=1)
+    """Job event streams (``GET /v1/audio/jobs/{id}/events``) open at once; beyond it, 429."""
+    webhook_secret: SecretStr | None = None
+    """The key that signs webhooks, in Standard Webhooks' ``whsec_<base64>`` form (any Standard
+    Webhooks library verifies them with it). None: jobs cannot ask for a webhook."""
+    webhook_allow: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Where webhooks may go: host names and IP networks, comma-separated (``127.0.0.0/8,hooks.lan``). A
+    webhook is a request this server makes on a client's behalf; nothing else is reachable that way."""
+    webhook_timeout: float = Field(default=10.0, gt=0)
+    """Seconds one webhook delivery may take before it counts as failed."""
+    webhook_max_attempts: int = Field(default=12, ge=1)
+    """Deliveries of one event at most (the first and its retries), kept across restarts."""
+    webhook_retry_seconds: float = Field(default=10.0, gt=0)
+    """Wait before the first retry; each later retry waits twice as long as the one before, up to an hour."""
+
     # --- metrics -------------------------------------------------------------------------------
     openai_price_per_minute: float = Field(default=0.006, ge=0)
     """OpenAI's price per audio minute (whisper-1: $0.006), only for the
@@ -249,6 +305,13 @@ class Settings(BaseSettings):
             WyomingEndpoint.parse(value)
         return value
 
+    @field_validator("webhook_allow", mode="before")
+    @classmethod
+    def _split_allow(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [entry.strip() for entry in value.split(",") if entry.strip()]
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _known_level(cls, value: str) -> str:
@@ -284,6 +347,29 @@ class Settings(BaseSettings):
             max_utterance_seconds=self.wyoming_max_utterance_seconds,
             idle_seconds=self.wyoming_idle_seconds,
             allow_networks=tuple(self.wyoming_allow_networks),
+        )
+
+    def job_policy(self) -> JobPolicy:
+        """The bounds and lifetimes of asynchronous jobs."""
+        return JobPolicy(
+            data_dir=self.data_dir,
+            slots=self.job_slots,
+            retention_seconds=self.job_retention,
+            max_queued=self.job_max_queued,
+            max_stored_bytes=self.job_max_stored_bytes,
+            max_upload_bytes=self.job_max_upload_bytes,
+            max_kept=self.job_max_kept,
+            max_event_streams=self.job_max_event_streams,
+        )
+
+    def webhook_policy(self) -> WebhookPolicy:
+        """Where webhooks may go, how they are signed and how hard their delivery is tried."""
+        return WebhookPolicy(
+            secret=self.webhook_secret.get_secret_value() if self.webhook_secret else None,
+            allow=tuple(self.webhook_allow),
+            timeout_seconds=self.webhook_timeout,
+            max_attempts=self.webhook_max_attempts,
+            retry_seconds=self.webhook_retry_seconds,
         )
 
     def upload_limits(self) -> UploadLimits:
@@ -356,3 +442,28 @@ class WyomingLimits:
     max_utterance_seconds: float = 120.0
     idle_seconds: float = 30.0
     allow_networks: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class JobPolicy:
+    """Where jobs live, how many there may be and how long they are kept."""
+
+    data_dir: Path
+    slots: int = 1
+    retention_seconds: float = 7 * 86400.0
+    max_queued: int = 100
+    max_stored_bytes: int = 4 * 1024**3
+    max_upload_bytes: int = 1024**3
+    max_kept: int = 10_000
+    max_event_streams: int = 64
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookPolicy:
+    """Webhooks: the signing secret (None: no webhooks), the allowed targets and the retry schedule."""
+
+    secret: str | None = None
+    allow: tuple[str, ...] = ()
+    timeout_seconds: float = 10.0
+    max_attempts: int = 12
+    retry_seconds: float = 10.0

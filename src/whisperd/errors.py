@@ -12,12 +12,15 @@
     ├── AuthenticationFailed .......... 401 invalid_request_error / invalid_api_key
     ├── Forbidden ..................... 403 invalid_request_error / client_not_allowed (by address)
     ├── NotFound ...................... 404 invalid_request_error (an unknown path)
-    │   └── ModelNotFound ............. 404 invalid_request_error / model_not_found
+    │   ├── ModelNotFound ............. 404 invalid_request_error / model_not_found
+    │   └── JobNotFound ............... 404 invalid_request_error / job_not_found (or another key's)
     ├── MethodNotAllowed .............. 405 invalid_request_error
     ├── UploadTimeout ................. 408 invalid_request_error / upload_timeout (body stalled)
     ├── ModelInUse .................... 409 invalid_request_error / model_in_use
+    ├── JobNotFinished ................ 409 invalid_request_error / job_not_finished (no result yet)
     ├── PayloadTooLarge ............... 413 invalid_request_error / file_too_large
     ├── QueueFull ..................... 429 requests / rate_limit_exceeded, Retry-After
+    │   └── QuotaExceeded ............. 429 requests / quota_exceeded (jobs queued, audio stored)
     ├── NotReady ...................... 503 server_error / model_loading, Retry-After
     │   └── ModelCapacity ............. 503 server_error / model_capacity (every model slot leased)
     └── InternalError ................. 500 server_error (never carries a stack trace)
@@ -27,6 +30,9 @@ Nothing here knows a protocol: the HTTP front end renders :meth:`WhisperdError.b
 WebSocket or Wyoming front end puts the same fields in its own error event. Deterministic failures carry
 ``x-should-retry: false`` so that the official SDKs do not send the same doomed request three times;
 transient ones carry ``Retry-After``.
+
+Errors are values that cross processes unchanged: a replica of a cluster raises one and the ingress
+renders it, so every error pickles as its class and fields, whatever its constructor takes.
 """
 
 from __future__ import annotations
@@ -47,6 +53,8 @@ __all__ = [
     "InvalidEvent",
     "InvalidParameter",
     "InvalidRequest",
+    "JobNotFinished",
+    "JobNotFound",
     "MethodNotAllowed",
     "MissingFile",
     "ModelCapacity",
@@ -56,6 +64,7 @@ __all__ = [
     "NotReady",
     "PayloadTooLarge",
     "QueueFull",
+    "QuotaExceeded",
     "UploadTimeout",
     "WhisperdError",
 ]
@@ -76,6 +85,10 @@ class WhisperdError(Exception):
         self.message = message
         self.param = param
         self.retry_after = retry_after
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as class and fields: subclasses' constructors take other arguments than ``args``."""
+        return (_restore, (type(self), self.message, self.param, self.retry_after))
 
     def detail(self) -> dict[str, Any]:
         """The inner error object (what a realtime ``error`` event carries)."""
@@ -207,6 +220,13 @@ class ModelNotFound(NotFound):
         super().__init__(message, param="model")
 
 
+class JobNotFound(NotFound):
+    code = "job_not_found"
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"No job found with id '{job_id}'.", param="job_id")
+
+
 class MethodNotAllowed(WhisperdError):
     status = 405
     type = "invalid_request_error"
@@ -225,6 +245,13 @@ class ModelInUse(WhisperdError):
     retryable = True
 
 
+class JobNotFinished(WhisperdError):
+    status = 409
+    type = "invalid_request_error"
+    code = "job_not_finished"
+    retryable = False
+
+
 class PayloadTooLarge(WhisperdError):
     status = 413
     type = "invalid_request_error"
@@ -239,6 +266,12 @@ class QueueFull(WhisperdError):
     type = "requests"
     code = "rate_limit_exceeded"
     retryable = True
+
+
+class QuotaExceeded(QueueFull):
+    """Too many jobs waiting, or too much of their audio stored: more would fill the disk or the day."""
+
+    code = "quota_exceeded"
 
 
 class NotReady(WhisperdError):
@@ -259,3 +292,12 @@ class InternalError(WhisperdError):
 
     def __init__(self, message: str = "The server had an error while processing your request.") -> None:
         super().__init__(message)
+
+
+def _restore(
+    cls: type[WhisperdError], message: str, param: str | None, retry_after: int | None
+) -> WhisperdError:
+    """An unpickled error: its class's fields without running its constructor."""
+    error = cls.__new__(cls)
+    WhisperdError.__init__(error, message, param=param, retry_after=retry_after)
+    return error

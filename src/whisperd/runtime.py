@@ -2,10 +2,11 @@
 
 One :class:`Runtime` owns the model manager (leased models, loaded on first use, unloaded when idle),
 the scheduler (bounded worker slots and queue), the upload area and the metrics, and offers the
-transcription service built on them. It imports no web framework: the HTTP app is handed a runtime, and
+transcription service built on them, and the asynchronous jobs that run through that service. It imports no web framework: the HTTP app is handed a runtime, and
 so is any other front end served by the same process, so that one copy of each model serves them all.
-``start()`` prepares the upload area, begins loading the default model and the idle-model sweep;
-``close()`` stops them, closes every engine and removes the process's upload folder.
+``start()`` prepares the upload area, opens the jobs' data folder (resuming the jobs a crash stopped),
+begins loading the default model and the idle-model sweep; ``close()`` stops them (running jobs wait for
+the next start), closes every engine and removes the process's upload folder.
 
 What else one process serves over its runtime (the Wyoming listener, the LAN announcement) is a
 :class:`Companion`: started once the runtime has started, stopped before it closes, by whoever hosts
@@ -20,16 +21,17 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 from whisperd.config import Settings
 from whisperd.diarization.voices import Embedder
-from whisperd.engine.catalog import ModelCatalog
+from whisperd.engine.catalog import ModelCatalog, ModelUnavailable
 from whisperd.engine.eviction import Limits
-from whisperd.engine.manager import ModelManager
+from whisperd.engine.manager import ModelManager, ModelState
 from whisperd.engine.tuning import Placement, place
 from whisperd.engine.types import SpeechScorer
-from whisperd.errors import NotReady, WhisperdError
+from whisperd.errors import ModelNotFound, NotReady, WhisperdError
+from whisperd.jobs.manager import Jobs
 from whisperd.observability.logs import LOGGER_NAME
 from whisperd.observability.memory import release_free_memory
 from whisperd.observability.metrics import Gauges, Metrics, ModelGauge
@@ -37,7 +39,7 @@ from whisperd.security import ClientSecrets
 from whisperd.service.diarizing import Diarizer, SpeakerModel
 from whisperd.service.scheduler import Scheduler
 from whisperd.service.sessions import SessionLimit
-from whisperd.service.transcription import TranscriptionService
+from whisperd.service.transcription import Transcription, TranscriptionService
 from whisperd.service.uploads import UploadArea
 
 __all__ = ["Companion", "Runtime", "placement_for"]
@@ -75,6 +77,9 @@ def placement_for(settings: Settings) -> Placement:
 class Runtime:
     """Models, scheduler, uploads and metrics of one process, and the service over them."""
 
+    serves_jobs: ClassVar[bool] = True
+    """Whether this runtime runs asynchronous jobs (a cluster's ingress does not: see ``whisperd.scale``)."""
+
     def __init__(self, settings: Settings, *, placement: Placement | None = None) -> None:
         self.settings = settings
         self.placement = placement or placement_for(settings)
@@ -96,6 +101,7 @@ class Runtime:
         self.scheduler = Scheduler(
             settings.max_concurrent_jobs or self.placement.job_slots,
             settings.max_queued_jobs,
+            background_slots=settings.job_slots,
             on_idle=release_free_memory,
         )
         self.uploads = UploadArea(settings.temp_dir, max_in_flight=settings.max_uploads_in_flight)
@@ -103,17 +109,24 @@ class Runtime:
         self.client_secrets = ClientSecrets()
         self.metrics = Metrics(settings.openai_price_per_minute, self.gauges)
         self.speakers = SpeakerModel(settings.speaker_weights(), load=_load_speaker_model)
-        self.service = TranscriptionService(
+        service = TranscriptionService(
             settings.decoding(),
             self.models,
             self.scheduler,
             Diarizer(self.speakers, max_decode_seconds=settings.max_decode_seconds),
+        )
+        self.service: Transcription = service
+        self.jobs = (
+            Jobs(settings.job_policy(), settings.webhook_policy(), service)
+            if settings.jobs and self.serves_jobs
+            else None
         )
         self.started = time.monotonic()
         self.ready = False
         self.load_error: str | None = None
         self._running = False
         self._tasks: list[asyncio.Task[None]] = []
+        self._loading: asyncio.Task[None] | None = None
 
     @property
     def uptime(self) -> float:
@@ -127,8 +140,11 @@ class Runtime:
         swept = self.uploads.prepare()
         if swept:
             logger.info("removed %d upload folder(s) left by earlier crashed runs", len(swept))
+        if self.jobs is not None:
+            await self.jobs.start(ready=lambda: self.ready)
         if load_default:
-            self._tasks.append(asyncio.create_task(self._load_default()))
+            self._loading = asyncio.create_task(self._load_default())
+            self._tasks.append(self._loading)
         if self.models.limits.ttl_seconds is not None or self.models.limits.max_loaded:
             self._tasks.append(asyncio.create_task(self._sweep_idle_models()))
 
@@ -140,10 +156,18 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        if self.jobs is not None:
+            await self.jobs.close()
         await asyncio.to_thread(self.scheduler.shutdown)
         await asyncio.to_thread(self.models.close)
         self.uploads.remove()
         self._running = False
+
+    async def loaded(self) -> None:
+        """Return once the default model has loaded or failed to (``ready`` or ``load_error`` says which):
+        for a host that must not take work before (a cluster's replica)."""
+        if self._loading is not None:
+            await asyncio.shield(self._loading)
 
     def readiness(self) -> NotReady | None:
         """Why nothing can be transcribed yet (the default model loads, or failed to), or None."""
@@ -161,7 +185,32 @@ class Runtime:
         """
         return self.readiness() or self.scheduler.would_refuse()
 
-    def gauges(self) -> Gauges:
+    def resident(self) -> list[ModelState]:
+        """The models loaded now (a cluster's runtime answers for all its replicas)."""
+        return self.models.states()
+
+    async def load_model(self, name: str) -> ModelState:
+        """Load ``name`` now, for the operator; an unknown name is a ModelNotFound."""
+        try:
+            return await self.models.load(name)
+        except ModelUnavailable as exc:
+            raise ModelNotFound(name, exc.reason) from None
+
+    async def unload_model(self, name: str) -> str:
+        """Unload ``name`` now, for the operator; returns the model's name (unloaded, or not loaded)."""
+        try:
+            unloaded = await self.models.unload(name)
+            if unloaded is None:
+                self.catalog.find(self.models.target(name))  # neither loaded nor present: 404
+        except ModelUnavailable as exc:
+            raise ModelNotFound(name, exc.reason) from None
+        return unloaded or self.models.target(name)
+
+    async def exposition(self) -> bytes:
+        """The Prometheus text of ``/metrics`` (a cluster's runtime adds every replica's)."""
+        return self.metrics.render()
+
+    def gauges(self) -> Gauges | None:
         """What ``/metrics`` reports about the live state."""
         return Gauges(
             queue_depth=self.scheduler.waiting,
@@ -173,6 +222,7 @@ class Runtime:
             models=[ModelGauge(s.name, s.load_seconds, s.leases, s.size_bytes) for s in self.models.states()],
             model_loads=self.models.counters.loads,
             model_unloads=dict(self.models.counters.unloads),
+            **(self.jobs.gauges() if self.jobs is not None else {}),
         )
 
     def speech_scorer(self) -> SpeechScorer:

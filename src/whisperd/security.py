@@ -12,6 +12,7 @@ operator can narrow who may connect to a list of client networks (:class:`Client
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import ipaddress
 import logging
@@ -27,6 +28,7 @@ __all__ = [
     "ClientSecrets",
     "bind_refusal",
     "is_loopback",
+    "key_identity",
     "wyoming_bind_refusal",
 ]
 
@@ -41,6 +43,14 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def key_identity(key: str) -> str:
+    """Who a key is, for what it owns (its jobs): a digest, so that the key itself is never stored.
+
+    A key rotated out loses sight of its jobs, as it should: the jobs were its holder's.
+    """
+    return "key_" + hashlib.sha256(key.encode()).hexdigest()[:24]
 
 
 def bind_refusal(host: str, has_keys: bool, allow_unauthenticated: bool) -> str | None:

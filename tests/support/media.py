@@ -24,6 +24,7 @@ __all__ = [
     "noise_wav",
     "pcm",
     "silence_wav",
+    "speech_with_pauses",
     "spoken",
     "tone_wav",
     "upload",
@@ -132,6 +133,17 @@ def long_speech(path: Path, repeats: int) -> Path:
 
     samples = decode_file(AUDIO_DIR / "jfk.flac", max_seconds=60, max_decode_seconds=60).samples
     return _write_wav(path, np.tile(samples, repeats))
+
+
+def speech_with_pauses(path: Path, repeats: int, pause: float = 3.0) -> Path:
+    """``repeats`` copies of jfk.flac, each after ``pause`` seconds of silence, as a 16 kHz WAV: a long
+    recording with the pauses real speech has, so that it is cut between sentences (and its text, with
+    the temperature fallback off, is the same on every run)."""
+    from whisperd.media.audio import decode_file
+
+    samples = decode_file(AUDIO_DIR / "jfk.flac", max_seconds=60, max_decode_seconds=60).samples
+    gap = np.zeros(int(pause * 16_000), dtype=np.float32)
+    return _write_wav(path, np.tile(np.concatenate([gap, samples]), repeats))
 
 
 def german_speech(path: Path) -> Path:

@@ -51,6 +51,14 @@ class RunningServer:
         return sorted(self.upload_root.glob("run-*/upload-*")) if self.upload_root.is_dir() else []
 
     @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    def job_files(self) -> list[Path]:
+        """Job audio and job uploads on disk right now."""
+        return sorted([*self.data_dir.glob("audio/*"), *self.data_dir.glob("incoming/*")])
+
+    @property
     def log_file(self) -> Path:
         return self.root / "logs" / "whisperd.log"
 
@@ -172,6 +180,7 @@ def start_server(
         **({} if advertise else {"WHISPERD_ADVERTISE": "false"}),
         "WHISPERD_LOG_DIR": str(root / "logs"),
         "WHISPERD_TEMP_DIR": str(root / "tmp"),
+        "WHISPERD_DATA_DIR": str(root / "data"),
         "WHISPERD_CACHE_DIR": os.environ.get("WHISPERD_TEST_CACHE_DIR", str(root / "cache")),
         "WHISPERD_SPEAKER_MODEL": str(speaker_weights()),
         "PYTHONUNBUFFERED": "1",

@@ -18,6 +18,7 @@ import httpx
 
 __all__ = [
     "DEFAULT_URL",
+    "CountingReader",
     "ServerError",
     "WhisperdClient",
     "api_key_from",
@@ -75,7 +76,7 @@ def error_message(response: httpx.Response) -> str:
     return text[:300] or response.reason_phrase
 
 
-class _CountingReader:
+class CountingReader:
     """A binary file that reports how many bytes have been read (the upload's progress)."""
 
     def __init__(self, handle: IO[bytes], on_read: Callable[[int], None]) -> None:
@@ -134,6 +135,28 @@ class WhisperdClient:
         except httpx.HTTPError as exc:
             raise self._unreachable(exc) from None
 
+    def send(self, method: str, path: str, *, retry: bool = True, **kwargs: Any) -> httpx.Response:
+        """One request to the server; while it restarts, loads or is busy, retried for ``retry_seconds``
+        (only what is safe to repeat: reads, deletes, and submits that carry an idempotency key).
+        Raises ServerError for any answer that is not a success."""
+        deadline = time.monotonic() + (self.retry_seconds if retry else 0)
+        while True:
+            try:
+                response = self._http.request(method, self.root + path, **kwargs)
+            except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+                if time.monotonic() < deadline:
+                    time.sleep(1.0)
+                    continue
+                raise self._unreachable(exc) from None
+            except httpx.HTTPError as exc:
+                raise ServerError(f"request to {self.root}{path} failed: {exc}") from None
+            if response.status_code in _TRANSIENT_STATUS and time.monotonic() < deadline:
+                time.sleep(min(_retry_after(response), max(0.1, deadline - time.monotonic())))
+                continue
+            if response.is_success:
+                return response
+            raise self._refused(response)
+
     def transcribe(
         self,
         path: Path,
@@ -155,7 +178,7 @@ class WhisperdClient:
         while True:
             try:
                 with path.open("rb") as handle:
-                    upload: Any = handle if report is None else _CountingReader(handle, report)
+                    upload: Any = handle if report is None else CountingReader(handle, report)
                     response = self._http.post(endpoint, files={"file": (path.name, upload)}, data=data)
             except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
                 if time.monotonic() < deadline:

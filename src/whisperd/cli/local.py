@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from whisperd.config import Settings
-from whisperd.engine.types import CancelToken, Segment, Task
+from whisperd.engine.types import CancelToken, Task
 from whisperd.media.formats import ResponseFormat, render
 from whisperd.runtime import Runtime
-from whisperd.service.transcription import AudioFile, TranscriptionRequest
+from whisperd.service.transcription import AudioFile, Hooks, TranscriptionRequest, TranscriptionService
 
 __all__ = ["FileTask", "LocalTranscriber", "encode_body", "local_settings"]
 
@@ -45,6 +45,7 @@ def local_settings(settings: Settings) -> Settings:
             "max_audio_seconds": 24 * 3600.0,
             "max_decode_seconds": 3600.0,
             "max_concurrent_jobs": 1,
+            "jobs": False,  # the files are transcribed here and now: no job queue, no data folder
         }
     )
 
@@ -73,25 +74,18 @@ class LocalTranscriber:
         self, path: Path, task: FileTask, on_audio: Callable[[float, float], None] | None = None
     ) -> bytes:
         """The body for ``path``; raises a :class:`~whisperd.errors.WhisperdError` for unusable input."""
-        total = [0.0]
-
-        def decoded(seconds: float) -> None:
-            total[0] = seconds
-            if on_audio is not None:
-                on_audio(0.0, seconds)
-
-        def progressed(segment: Segment) -> None:
-            if on_audio is not None:
-                on_audio(min(segment.end, total[0]), total[0])
-
+        hooks = Hooks(
+            on_decoded=None if on_audio is None else lambda seconds: on_audio(0.0, seconds),
+            on_progress=on_audio,
+        )
         request = TranscriptionRequest(task=task.task, model=self.model, language=task.language)
+        service = self._runtime.service
+        assert isinstance(service, TranscriptionService)  # this process's own runtime, never a cluster's
         transcript = self._loop.run(
-            self._runtime.service.transcribe(
-                AudioFile(path), request, cancel=CancelToken(), on_segment=progressed, on_decoded=decoded
-            )
+            service.transcribe(AudioFile(path), request, cancel=CancelToken(), hooks=hooks)
         )
         if on_audio is not None:
-            on_audio(total[0], total[0])
+            on_audio(transcript.duration, transcript.duration)
         return encode_body(render(transcript, task.response_format, task.task, with_words=False))
 
     def close(self) -> None:

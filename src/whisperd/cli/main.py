@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from whisperd import __version__
-from whisperd.cli import discover, doctor, models, serve, service, transcribe
+from whisperd.cli import discover, doctor, jobs, models, serve, service, transcribe
 from whisperd.observability.memory import limit_malloc_arenas
 
 __all__ = ["build_parser", "main"]
@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.register(commands)
     models.register(commands)
     transcribe.register(commands)
+    jobs.register(commands)
     service.register(commands)
     discover.register(commands)
     doctor.register(commands)

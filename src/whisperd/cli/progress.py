@@ -61,7 +61,7 @@ class Progress:
         self, stream: TextIO, label: str, *, enabled: bool, now: Callable[[], float] = time.monotonic
     ) -> None:
         self._stream = stream
-        self._label = label
+        self.label = label
         self.enabled = enabled
         self._now = now
         self._started = now()
@@ -89,12 +89,12 @@ class Progress:
     def upload(self, sent: int, total: int) -> None:
         if self.enabled and self._ticker is None:
             self._restart("upload")
-            self._draw(upload_line(self._label, sent, total, self._now() - self._started), sent >= total)
+            self._draw(upload_line(self.label, sent, total, self._now() - self._started), sent >= total)
 
     def audio(self, done: float, total: float) -> None:
         if self.enabled and self._ticker is None:
             self._restart("audio")
-            self._draw(audio_line(self._label, done, total, self._now() - self._started), done >= total)
+            self._draw(audio_line(self.label, done, total, self._now() - self._started), done >= total)
 
     def note(self, text: str) -> None:
         """A status without a measure (``transcribing 612.3 s of audio on the server``), with a clock
@@ -112,7 +112,7 @@ class Progress:
             with self._lock:
                 if stop.is_set():
                     return
-                self._draw(f"{self._label} {text} {clock(self._now() - self._started)}", force=True)
+                self._draw(f"{self.label} {text} {clock(self._now() - self._started)}", force=True)
             if stop.wait(1.0):
                 return
 

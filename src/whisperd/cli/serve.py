@@ -6,6 +6,10 @@ starts after the runtime and stops before it closes. Every listening address is 
 loads (keys or the allow flag beyond loopback; Wyoming, which has no keys, needs the flag), and the
 Wyoming socket is bound before the HTTP server starts, so that a refused or busy address ends the
 command at once with a message instead of a half-started server.
+
+``--ray [ADDRESS]`` serves the same application on Ray Serve instead (:mod:`whisperd.scale`): an HTTP
+ingress and worker replicas, each with a runtime, on a cluster joined (``auto``, ``HOST:PORT``) or started
+privately for this command (no address); the same keys and bind rules apply.
 """
 
 from __future__ import annotations
@@ -67,6 +71,23 @@ def register(commands: Any) -> None:
         dest="wyoming_uri",
         metavar="tcp://HOST:PORT",
         help="also serve Home Assistant's Wyoming protocol there (e.g. tcp://127.0.0.1:10300)",
+    )
+    parser.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        metavar="ADDRESS",
+        help="serve on Ray Serve (needs whisperd[ray]): join the cluster at ADDRESS ('auto': the local one), "
+        "or without an address start a private one for this command",
+    )
+    parser.add_argument(
+        "--replicas", type=int, help="with --ray: worker replicas (default: one per GPU, else per node)"
+    )
+    parser.add_argument(
+        "--min-replicas", dest="min_replicas", type=int, help="with --ray: autoscale from this many"
+    )
+    parser.add_argument(
+        "--max-replicas", dest="max_replicas", type=int, help="with --ray: ... up to this many"
     )
     parser.add_argument(
         "--advertise",
@@ -133,6 +154,8 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from whisperd.http.app import create_app
+    from whisperd.jobs.files import DataDirInUse
+    from whisperd.jobs.schema import SchemaTooNew
     from whisperd.observability.logs import configure_logging
     from whisperd.runtime import Runtime
 
@@ -150,8 +173,16 @@ def run(args: argparse.Namespace) -> int:
     if refusal:
         print(f"whisperd: {refusal}", file=sys.stderr)
         return 2
+    if args.ray is not None:
+        return _serve_on_ray(settings, args)
     log_file = configure_logging(settings.log_dir, settings.log_level)
     runtime = Runtime(settings)  # the process's one copy of each model, under every front end it serves
+    if runtime.jobs is not None:
+        try:
+            runtime.jobs.preflight()
+        except (DataDirInUse, SchemaTooNew, OSError) as exc:
+            print(f"whisperd: cannot serve jobs: {exc} (or set WHISPERD_JOBS=false)", file=sys.stderr)
+            return 2
     try:
         companions = _companions(runtime, settings)
     except OSError as exc:
@@ -178,5 +209,30 @@ def run(args: argparse.Namespace) -> int:
         log_level=settings.log_level.lower(),
         access_log=False,
         timeout_graceful_shutdown=30,
+        # the same protocol stack whether or not an extra (whisperd[ray]) installed uvloop or httptools
+        loop="asyncio",
+        http="h11",
     )
     return 0
+
+
+def _serve_on_ray(settings: Settings, args: argparse.Namespace) -> int:
+    """``--ray``: the application on Ray Serve; one process's companions are not served there."""
+    from whisperd.observability.logs import configure_logging
+
+    if settings.wyoming_uri:
+        print("whisperd: --wyoming is served by one process, not with --ray", file=sys.stderr)
+        return 2
+    try:
+        from whisperd.scale.launch import serve_cluster
+    except ImportError as exc:  # pragma: no cover - the extra is installed by make setup
+        print(f"whisperd: --ray needs the extra whisperd[ray] ({exc})", file=sys.stderr)
+        return 2
+    configure_logging(None, settings.log_level)  # the ingress writes the request log
+    return serve_cluster(
+        settings,
+        args.ray or None,
+        replicas=args.replicas,
+        min_replicas=args.min_replicas,
+        max_replicas=args.max_replicas,
+    )

@@ -156,6 +156,14 @@ class ModelManager:
             )
         return name
 
+    def present(self, requested: str | None) -> str:
+        """The model name ``requested`` stands for, checked present without loading or assembling it (a
+        few stats: call it from a thread). Raises ModelUnavailable."""
+        name = self._name_of(requested)
+        if name != self.default_name and not self.is_resident(name):
+            self.catalog.find(name)
+        return name
+
     # --- leases -----------------------------------------------------------------------------------
 
     @contextlib.asynccontextmanager

@@ -17,9 +17,11 @@ __all__ = [
     "SAMPLE_RATE",
     "CancelToken",
     "Cancelled",
+    "Checkpoint",
     "DecodeOptions",
     "Recorder",
     "Recording",
+    "Resume",
     "Segment",
     "SpeechScorer",
     "Task",
@@ -197,6 +199,35 @@ class DecodeOptions:
         return (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 
 
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """How far a long transcription has got, in a form it can resume from after a crash.
+
+    Long audio is decoded in independent chunks cut at pauses; a checkpoint says that the first
+    ``chunks`` of them are done and their ``segments`` handed on, so that the work can start again at the
+    next chunk instead of at the beginning. ``layout`` identifies the cut and the decoding arguments: a
+    checkpoint only resumes the same work (same audio, same model and options).
+    """
+
+    layout: str
+    chunks: int
+    """Chunks done, in order, from the first."""
+    segments: int
+    """Segments handed on by those chunks."""
+    seconds: float
+    """Where the last chunk done ends, in seconds of the recording."""
+    language: str
+    language_probability: float
+
+
+@dataclass(frozen=True, slots=True)
+class Resume:
+    """Work to pick up: a checkpoint and the segments handed on up to it (what the caller kept)."""
+
+    checkpoint: Checkpoint
+    segments: list[Segment]
+
+
 class Recording(Protocol):
     """Decoded audio as an engine keeps it: whole, or (a long file) only what lies near speech."""
 
@@ -245,4 +276,14 @@ class Transcriber(Protocol):
         *,
         cancel: CancelToken | None = None,
         on_segment: Callable[[Segment], None] | None = None,
-    ) -> Transcript: ...
+        resume: Resume | None = None,
+        on_checkpoint: Callable[[Checkpoint], None] | None = None,
+    ) -> Transcript:
+        """The whole transcript of ``audio``; segments go to ``on_segment`` as they are decoded.
+
+        Where the engine cuts long audio into chunks, it reports a :class:`Checkpoint` to
+        ``on_checkpoint`` when it starts (where it starts from) and after each chunk, and ``resume``
+        starts from a checkpoint of the same work (its segments included in the result); elsewhere, and
+        for a checkpoint of other work, it starts from the beginning.
+        """
+        ...

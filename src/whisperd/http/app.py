@@ -29,7 +29,7 @@ from whisperd.errors import InternalError, InvalidRequest, MethodNotAllowed, Not
 from whisperd.http.middleware.auth import AuthMiddleware
 from whisperd.http.middleware.observe import ObserveMiddleware
 from whisperd.http.responses import error_response
-from whisperd.http.routes import docs, health, models, realtime, speech, web
+from whisperd.http.routes import docs, health, jobs, models, realtime, speech, web
 from whisperd.http.routes import metrics as metrics_route
 from whisperd.observability.logs import LOGGER_NAME
 from whisperd.runtime import Companion, Runtime
@@ -80,6 +80,7 @@ def create_app(runtime: Runtime | Settings | None = None, *, companions: Sequenc
         health.router,
         models.router,
         speech.router,
+        jobs.router,
         realtime.router,
         metrics_route.router,
         web.router,

@@ -23,6 +23,7 @@ __all__ = [
     "ErrorResponse",
     "Granularity",
     "HealthResponse",
+    "JobParams",
     "LanguageObject",
     "ModelList",
     "ModelObject",
@@ -38,6 +39,8 @@ __all__ = [
     "WordObject",
     "check_diarization",
     "form_schema",
+    "job_form_schema",
+    "parse_job_params",
     "parse_params",
 ]
 
@@ -148,8 +151,18 @@ class TranscriptionParams(BaseModel):
         return value or None
 
 
-def parse_params(fields: dict[str, list[str]], *, translation: bool) -> TranscriptionParams:
-    """Validate raw form fields; unknown fields are ignored, as OpenAI ignores them."""
+def parse_params(
+    fields: dict[str, list[str]],
+    *,
+    translation: bool,
+    model: type[TranscriptionParams] = TranscriptionParams,
+    words_need_verbose: bool = True,
+) -> TranscriptionParams:
+    """Validate raw form fields; unknown fields are ignored, as OpenAI ignores them.
+
+    ``words_need_verbose``: word timestamps only with ``verbose_json`` (OpenAI's rule for an answer given
+    once; a job's result is rendered in any format later, so a job may ask for words with any format).
+    """
     data: dict[str, Any] = {}
     for name, values in fields.items():
         base = name[:-2] if name.endswith("[]") else name
@@ -160,18 +173,18 @@ def parse_params(fields: dict[str, list[str]], *, translation: bool) -> Transcri
                 nested[key[:-1]] = values[-1]
         elif base in _LIST_FIELDS:
             data.setdefault(base, []).extend(v for v in values if v != "")
-        elif base in TranscriptionParams.model_fields:
+        elif base in model.model_fields:
             data[base] = values[-1]
     if translation:
         data.pop("language", None)
         data.pop("timestamp_granularities", None)
     try:
-        params = TranscriptionParams.model_validate(data)
+        params = model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         param = str(first["loc"][0]) if first["loc"] else None
         raise InvalidParameter(_describe(first, param), param=param or "request") from None
-    if params.timestamp_granularities and params.response_format != "verbose_json":
+    if words_need_verbose and params.timestamp_granularities and params.response_format != "verbose_json":
         raise InvalidParameter(
             "timestamp_granularities requires response_format=verbose_json.", param="timestamp_granularities"
         )
@@ -231,14 +244,69 @@ def _check_speakers(params: TranscriptionParams) -> None:
         )
 
 
+_METADATA_PAIRS, _METADATA_KEY, _METADATA_VALUE = 16, 64, 512
+
+
+class JobParams(TranscriptionParams):
+    """The form fields of ``POST /v1/audio/jobs``: a transcription's, plus the job's own."""
+
+    task: Literal["transcribe", "translate"] = "transcribe"
+    """Transcribe in the spoken language, or translate into English."""
+    webhook_url: str | None = Field(default=None, max_length=2048)
+    """Where to POST the signed ``audio.job.succeeded``/``audio.job.failed`` event (the operator's
+    allow-list decides where that may be)."""
+    metadata: dict[str, str] | None = None
+    """Up to 16 key-value pairs (keys up to 64 characters, values up to 512), sent as a JSON object and
+    given back with the job, as OpenAI's ``metadata``."""
+
+    @field_validator("metadata", mode="before")
+    @classmethod
+    def _metadata(cls, value: object) -> object:
+        if value is None or value == "":
+            return None
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise ValueError("it must be a JSON object") from None
+        if not isinstance(value, dict):
+            raise ValueError("it must be a JSON object")
+        if len(value) > _METADATA_PAIRS:
+            raise ValueError(f"at most {_METADATA_PAIRS} key-value pairs")
+        for key, item in value.items():
+            if not isinstance(item, str) or len(key) > _METADATA_KEY or len(item) > _METADATA_VALUE:
+                raise ValueError(
+                    f"keys are strings of at most {_METADATA_KEY} characters, values strings of at most "
+                    f"{_METADATA_VALUE}"
+                )
+        return value
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _blank_url(cls, value: str | None) -> str | None:
+        return value.strip() or None if value is not None else None
+
+
+def parse_job_params(fields: dict[str, list[str]]) -> JobParams:
+    """Validate a job's form fields (as :func:`parse_params`, plus ``task``, ``webhook_url``, ``metadata``)."""
+    task = (fields.get("task") or ["transcribe"])[-1]
+    params = parse_params(fields, translation=task == "translate", model=JobParams, words_need_verbose=False)
+    assert isinstance(params, JobParams)
+    if params.stream:
+        raise InvalidParameter(
+            "A job does not stream: follow GET /v1/audio/jobs/{id}/events instead.", param="stream"
+        )
+    return params
+
+
 def _describe(error: Any, param: str | None) -> str:
     message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
     return f"Invalid value for '{param}': {message}." if param else message
 
 
-def form_schema(translation: bool) -> dict[str, Any]:
+def form_schema(translation: bool, model: type[TranscriptionParams] = TranscriptionParams) -> dict[str, Any]:
     """The multipart request body for the OpenAPI document (the body is parsed by hand, not by FastAPI)."""
-    schema = TranscriptionParams.model_json_schema()
+    schema = model.model_json_schema()
     properties: dict[str, Any] = {
         "file": {"type": "string", "format": "binary", "description": "The audio file."}
     }
@@ -266,6 +334,15 @@ def _inlined(node: Any, definitions: dict[str, Any]) -> Any:
     if isinstance(node, list):
         return [_inlined(item, definitions) for item in node]
     return node
+
+
+def job_form_schema() -> dict[str, Any]:
+    """The multipart body of ``POST /v1/audio/jobs`` for the OpenAPI document."""
+    schema = form_schema(translation=False, model=JobParams)
+    properties = schema["content"]["multipart/form-data"]["schema"]["properties"]
+    properties.pop("stream", None)
+    properties["metadata"] = {"type": "string", "description": "A JSON object of up to 16 string pairs."}
+    return schema
 
 
 class Usage(BaseModel):

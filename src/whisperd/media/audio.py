@@ -26,7 +26,7 @@ import numpy as np
 from whisperd.engine.types import SAMPLE_RATE
 from whisperd.errors import AudioTooLong, DecodeTimeout, EmptyFile, InvalidAudio
 
-__all__ = ["MAX_CHANNELS", "DecodedAudio", "channel_count", "decode_blocks", "decode_file"]
+__all__ = ["MAX_CHANNELS", "DecodedAudio", "channel_count", "decode_blocks", "decode_file", "probe"]
 
 _GROUP_SAMPLES = 500_000
 MAX_CHANNELS = 8
@@ -122,6 +122,31 @@ def decode_file(path: Path, *, max_seconds: float, max_decode_seconds: float) ->
 
 def _opened(source: Path | bytes) -> str | io.BytesIO:
     return io.BytesIO(source) if isinstance(source, bytes) else str(source)
+
+
+def probe(path: Path) -> float | None:
+    """The audio's length in seconds from the container's header, without decoding (None when the header
+    does not say); a client error for a file that is empty or holds no audio stream. Blocking."""
+    import av
+
+    if path.stat().st_size == 0:
+        raise EmptyFile
+    try:
+        with av.open(str(path), mode="r", metadata_errors="ignore") as container:
+            if not container.streams.audio:
+                raise InvalidAudio("the file has no audio stream")
+            if container.duration:
+                return float(container.duration / av.time_base)
+            stream = container.streams.audio[0]
+            if stream.duration and stream.time_base:
+                return float(stream.duration * stream.time_base)
+    except InvalidAudio:
+        raise
+    except av.error.FFmpegError as exc:
+        raise InvalidAudio(_short(exc)) from exc
+    except (ValueError, IndexError, OSError, RuntimeError, EOFError) as exc:
+        raise InvalidAudio(type(exc).__name__) from exc
+    return None
 
 
 def _valid_frames(frames: Iterator[Any], av: Any) -> Iterator[Any]:

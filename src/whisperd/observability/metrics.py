@@ -55,6 +55,10 @@ class Gauges:
     models: list[ModelGauge] = field(default_factory=list)
     model_loads: int = 0
     model_unloads: dict[str, int] = field(default_factory=dict)
+    async_jobs: int = 0
+    async_jobs_running: int = 0
+    async_job_audio_bytes: int = 0
+    async_job_streams: int = 0
 
 
 class _StateCollector:
@@ -86,6 +90,21 @@ class _StateCollector:
         )
         yield GaugeMetricFamily(
             "whisperd_realtime_sessions", "Live transcription sessions open.", value=state.live_sessions
+        )
+        yield GaugeMetricFamily(
+            "whisperd_async_jobs", "Asynchronous jobs waiting or running.", value=state.async_jobs
+        )
+        yield GaugeMetricFamily(
+            "whisperd_async_jobs_running",
+            "Asynchronous jobs being transcribed.",
+            value=state.async_jobs_running,
+        )
+        yield GaugeMetricFamily(
+            "whisperd_async_job_audio_bytes", "Audio kept (or arriving) for unfinished asynchronous jobs.",
+            value=state.async_job_audio_bytes,
+        )  # fmt: skip
+        yield GaugeMetricFamily(
+            "whisperd_async_job_streams", "Job event streams open.", value=state.async_job_streams
         )
         loads = GaugeMetricFamily(
             "whisperd_model_load_seconds", "Seconds each loaded model took to load.", labels=["model"]

@@ -54,7 +54,7 @@ from whisperd.realtime.protocol import (
     session_payload,
 )
 from whisperd.realtime.turns import TurnDetector, TurnSettings
-from whisperd.service.transcription import Samples, TranscriptionRequest, TranscriptionService
+from whisperd.service.transcription import Samples, Transcription, TranscriptionRequest
 
 __all__ = ["LiveLimits", "RealtimeSession", "TurnObserver"]
 
@@ -105,7 +105,7 @@ class RealtimeSession:
 
     def __init__(
         self,
-        service: TranscriptionService,
+        service: Transcription,
         send: Callable[[dict[str, Any]], Awaitable[None]],
         scorer: Callable[[], SpeechScorer],
         *,

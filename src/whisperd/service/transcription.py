@@ -8,6 +8,8 @@ worker) says what it wants as a :class:`TranscriptionRequest` and hands over the
 * holds a lease on the model (loading it on first use) and a scheduler slot for the work, both released
   only when the worker thread has returned, whatever happens to the caller,
 * runs decode -> free the upload -> transcribe in that slot, stopping when the caller's cancel token fires,
+* reports progress in seconds of audio, and for long audio the checkpoints a job keeps to resume after a
+  crash (:class:`~whisperd.engine.types.Checkpoint`),
 
 and offers the result whole (:meth:`~TranscriptionService.transcribe`) or as a stream of segments
 (:meth:`~TranscriptionService.stream`). It knows no protocol: errors are the framework-free tree of
@@ -19,9 +21,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -30,8 +32,10 @@ from whisperd.engine.catalog import ModelUnavailable
 from whisperd.engine.manager import ModelManager
 from whisperd.engine.types import (
     CancelToken,
+    Checkpoint,
     DecodeOptions,
     Recording,
+    Resume,
     Segment,
     Task,
     Transcriber,
@@ -40,14 +44,17 @@ from whisperd.engine.types import (
 )
 from whisperd.errors import InvalidParameter, ModelNotFound
 from whisperd.media.audio import channel_count, decode_blocks
+from whisperd.service.admission import Priority
 from whisperd.service.diarizing import Diarizer, KnownSpeaker
 from whisperd.service.scheduler import Scheduler
 
 __all__ = [
     "AudioFile",
     "AudioInput",
+    "Hooks",
     "Samples",
     "TranscriptStream",
+    "Transcription",
     "TranscriptionRequest",
     "TranscriptionService",
     "UploadedFile",
@@ -118,6 +125,21 @@ class Samples:
 AudioInput = UploadedFile | AudioFile | Samples
 
 
+@dataclass(frozen=True, slots=True)
+class Hooks:
+    """What a caller hears while its work runs (in the worker thread), and where a job picks up."""
+
+    on_segment: Callable[[Segment], None] | None = None
+    on_decoded: Callable[[float], None] | None = None
+    """The audio is decoded: its length in seconds."""
+    on_progress: Callable[[float, float], None] | None = None
+    """Seconds of audio done, of the total: after each segment and each checkpoint."""
+    on_checkpoint: Callable[[Checkpoint], None] | None = None
+    """Long audio: where the work starts, then how far it got after each chunk (what a job keeps)."""
+    resume: Resume | None = None
+    """Start from this checkpoint of the same work (a job after a crash), where the engine can."""
+
+
 class TranscriptStream:
     """Segments as they are decoded, then the whole transcript; iterate it once."""
 
@@ -132,6 +154,30 @@ class TranscriptStream:
     async def result(self) -> Transcript:
         """The transcript once every segment is out (raises what the work raised)."""
         return await asyncio.shield(self._job)
+
+
+class Transcription(Protocol):
+    """What a front end calls to have audio transcribed: :class:`TranscriptionService` in this process,
+    or a cluster's replicas behind the same two methods (``whisperd.scale``)."""
+
+    async def transcribe(
+        self,
+        audio: AudioInput,
+        request: TranscriptionRequest,
+        *,
+        cancel: CancelToken,
+        on_segment: Callable[[Segment], None] | None = None,
+        on_decoded: Callable[[float], None] | None = None,
+        wait: bool = True,
+    ) -> Transcript:
+        """The whole transcript; ``cancel`` stops the work; ``wait=False`` refuses rather than queue."""
+        ...
+
+    async def stream(
+        self, audio: AudioInput, request: TranscriptionRequest, *, cancel: CancelToken
+    ) -> TranscriptStream:
+        """Returns once the audio is decoded (refusals and bad audio raise first), then the segments."""
+        ...
 
 
 class TranscriptionService:
@@ -170,6 +216,14 @@ class TranscriptionService:
             early_text=request.stream,
         )
 
+    async def model_for(self, requested: str | None) -> str:
+        """The model ``requested`` names, checked present now (nothing loaded): work queued for later
+        (a job) is refused at once for a model that does not exist, not when its turn comes."""
+        try:
+            return await asyncio.to_thread(self.models.present, requested)
+        except ModelUnavailable as exc:
+            raise ModelNotFound(requested or "default", exc.reason) from None
+
     async def transcribe(
         self,
         audio: AudioInput,
@@ -179,14 +233,23 @@ class TranscriptionService:
         on_segment: Callable[[Segment], None] | None = None,
         on_decoded: Callable[[float], None] | None = None,
         wait: bool = True,
+        priority: Priority = "interactive",
+        hooks: Hooks | None = None,
     ) -> Transcript:
         """The whole transcript of ``audio``. Callbacks run in the worker thread.
 
         If the caller is cancelled, the token fires and the work winds down on its own; the model lease
         and the slot are released only when the worker thread has returned. ``wait=False`` refuses at
         once (QueueFull) instead of queueing when no slot is free: for best-effort work.
+        ``priority="background"`` is for jobs: they wait behind interactive work for a slot of their share.
+        ``hooks`` adds progress, checkpoints and resumption (``on_segment``/``on_decoded`` are shortcuts).
         """
-        job = asyncio.ensure_future(self._job(audio, request, cancel, on_segment, on_decoded, wait))
+        hooks = hooks or Hooks()
+        if on_segment is not None:
+            hooks = replace(hooks, on_segment=on_segment)
+        if on_decoded is not None:
+            hooks = replace(hooks, on_decoded=on_decoded)
+        job = asyncio.ensure_future(self._job(audio, request, cancel, hooks, wait, priority))
         try:
             return await asyncio.shield(job)
         except asyncio.CancelledError:
@@ -213,7 +276,8 @@ class TranscriptionService:
         def decoded_now(_: float) -> None:
             loop.call_soon_threadsafe(settle)
 
-        job = asyncio.ensure_future(self._job(audio, request, cancel, segment_out, decoded_now, True))
+        hooks = Hooks(on_segment=segment_out, on_decoded=decoded_now)
+        job = asyncio.ensure_future(self._job(audio, request, cancel, hooks, True, "interactive"))
         job.add_done_callback(lambda _: queue.put_nowait(None))
         pending: set[asyncio.Future[Any]] = {job, decoded}
         try:
@@ -233,9 +297,9 @@ class TranscriptionService:
         audio: AudioInput,
         request: TranscriptionRequest,
         cancel: CancelToken,
-        on_segment: Callable[[Segment], None] | None,
-        on_decoded: Callable[[float], None] | None,
+        hooks: Hooks,
         wait: bool,
+        priority: Priority,
     ) -> Transcript:
         """Lease the model, take a slot, decode and transcribe; the upload is deleted in every path."""
         try:
@@ -244,14 +308,24 @@ class TranscriptionService:
 
                 def work(token: CancelToken) -> Transcript:
                     if request.diarize:
-                        return self._diarized(audio, request, model, options, token, on_segment, on_decoded)
+                        return self._diarized(
+                            audio, request, model, options, token, hooks.on_segment, hooks.on_decoded
+                        )
                     recording = self._record(audio, model, options)
-                    if on_decoded is not None:
-                        on_decoded(recording.duration)
+                    progress = _Progress(recording.duration, hooks)
+                    if hooks.on_decoded is not None:
+                        hooks.on_decoded(recording.duration)
                     token.check()
-                    return model.transcribe(recording, options, cancel=token, on_segment=on_segment)
+                    return model.transcribe(
+                        recording,
+                        options,
+                        cancel=token,
+                        on_segment=progress.segment,
+                        resume=hooks.resume,
+                        on_checkpoint=progress.checkpoint,
+                    )
 
-                return await self.scheduler.run(work, cancel, wait=wait)
+                return await self.scheduler.run(work, cancel, wait=wait, priority=priority)
         finally:
             audio.discard()
 
@@ -315,6 +389,30 @@ class TranscriptionService:
             return recorder.finish()
         finally:
             audio.discard()
+
+
+class _Progress:
+    """Seconds done from the segments and the checkpoints as they come, handed on with the hooks."""
+
+    def __init__(self, total: float, hooks: Hooks) -> None:
+        self.total = total
+        self.done = 0.0
+        self.hooks = hooks
+
+    def _advance(self, seconds: float) -> None:
+        self.done = min(self.total, max(self.done, seconds))
+        if self.hooks.on_progress is not None:
+            self.hooks.on_progress(self.done, self.total)
+
+    def segment(self, segment: Segment) -> None:
+        if self.hooks.on_segment is not None:
+            self.hooks.on_segment(segment)
+        self._advance(segment.end)
+
+    def checkpoint(self, checkpoint: Checkpoint) -> None:
+        if self.hooks.on_checkpoint is not None:
+            self.hooks.on_checkpoint(checkpoint)
+        self._advance(checkpoint.seconds)
 
 
 def _consume(future: asyncio.Future[Transcript]) -> None:

@@ -82,6 +82,20 @@ class UploadArea:
         fd, name = tempfile.mkstemp(prefix="upload-", dir=self.folder)
         return fd, Path(name)
 
+    def write(self, data: bytes) -> Path:
+        """A fresh upload file holding ``data`` (an upload that arrived whole, from a cluster's ingress)."""
+        fd, path = self.new_file()
+        try:
+            view = memoryview(data)
+            while view:  # os.write may write part of a buffer
+                view = view[os.write(fd, view) :]
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        finally:
+            os.close(fd)
+        return path
+
     def remove(self) -> None:
         """Drop this process's folder at shutdown."""
         shutil.rmtree(self.folder, ignore_errors=True)

@@ -18,7 +18,16 @@ from whisperd.engine.catalog import CatalogEntry, ModelCatalog, ModelUnavailable
 from whisperd.engine.eviction import Limits
 from whisperd.engine.manager import Engine, ModelManager
 from whisperd.engine.tuning import Placement
-from whisperd.engine.types import CancelToken, DecodeOptions, Recorder, Recording, Segment, Transcript
+from whisperd.engine.types import (
+    CancelToken,
+    Checkpoint,
+    DecodeOptions,
+    Recorder,
+    Recording,
+    Resume,
+    Segment,
+    Transcript,
+)
 from whisperd.errors import ModelCapacity, ModelInUse
 
 PLACEMENT = Placement("cpu", "int8", 1, 1)
@@ -60,6 +69,8 @@ class StandIn:
         *,
         cancel: CancelToken | None = None,
         on_segment: Callable[[Segment], None] | None = None,
+        resume: Resume | None = None,
+        on_checkpoint: Callable[[Checkpoint], None] | None = None,
     ) -> Transcript:
         raise NotImplementedError
 

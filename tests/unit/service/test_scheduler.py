@@ -129,3 +129,73 @@ def test_the_idle_hook_runs_when_the_last_work_ends() -> None:
         scheduler.shutdown()
 
     asyncio.run(scenario())
+
+
+def test_jobs_keep_to_their_share_and_interactive_work_goes_first() -> None:
+    """Two slots, one for jobs at most: a second job waits although a slot is free, an interactive
+    request takes that slot at once, and when a slot frees it goes to waiting interactive work first."""
+
+    async def scenario() -> None:
+        scheduler = Scheduler(slots=2, queue_limit=4, background_slots=1)
+        order: list[str] = []
+        gates = {name: threading.Event() for name in ("job1", "job2", "live1", "live2", "live3")}
+
+        def work(name: str) -> Callable[[CancelToken], str]:
+            def run(cancel: CancelToken) -> str:
+                order.append(name)
+                gates[name].wait(5)
+                return name
+
+            return run
+
+        job1 = asyncio.ensure_future(scheduler.run(work("job1"), CancelToken(), priority="background"))
+        await asyncio.sleep(0.05)
+        job2 = asyncio.ensure_future(scheduler.run(work("job2"), CancelToken(), priority="background"))
+        await asyncio.sleep(0.05)
+        assert (scheduler.running, scheduler.background_waiting) == (1, 1), "the second job is over its share"
+        live1 = asyncio.ensure_future(scheduler.run(work("live1"), CancelToken()))
+        await asyncio.sleep(0.05)
+        assert scheduler.running == 2, "an interactive request took the free slot at once"
+        live2 = asyncio.ensure_future(scheduler.run(work("live2"), CancelToken()))
+        await asyncio.sleep(0.05)
+        assert scheduler.waiting == 1
+        gates["job1"].set()
+        assert await job1 == "job1"
+        await asyncio.sleep(0.05)
+        assert order[-1] == "live2", "the freed slot went to the waiting request, not the waiting job"
+        with pytest.raises(QueueFull):
+            await scheduler.run(work("live3"), CancelToken(), wait=False)
+        for name in ("live1", "live2", "job2"):
+            gates[name].set()
+        assert [await live1, await live2, await job2] == ["live1", "live2", "job2"]
+        assert order == ["job1", "live1", "live2", "job2"]
+        assert (scheduler.running, scheduler.background_running, scheduler.background_waiting) == (0, 0, 0)
+        scheduler.shutdown()
+
+    asyncio.run(scenario())
+
+
+def test_a_cancelled_job_leaves_the_background_queue() -> None:
+    async def scenario() -> None:
+        scheduler = Scheduler(slots=2, queue_limit=0, background_slots=1)
+        release, stopped = threading.Event(), threading.Event()
+        first = asyncio.ensure_future(
+            scheduler.run(_blocking(release, stopped), CancelToken(), priority="background")
+        )
+        await asyncio.sleep(0.05)
+        token = CancelToken()
+        second = asyncio.ensure_future(
+            scheduler.run(_blocking(release, stopped), token, priority="background")
+        )
+        await asyncio.sleep(0.05)
+        assert scheduler.background_waiting == 1
+        token.cancel()
+        with pytest.raises(Cancelled):
+            await second
+        assert scheduler.background_waiting == 0
+        release.set()
+        assert await first == "done"
+        assert (scheduler.running, scheduler.background_running) == (0, 0)
+        scheduler.shutdown()
+
+    asyncio.run(scenario())

@@ -7,7 +7,7 @@ each segment to an optional callback as it appears (the basis of streaming).
 
 When the placement asks for batching, a :class:`~whisperd.engine.faster_whisper.batching.BatchingWhisper`
 sits between faster-whisper and CTranslate2 so that concurrent requests share batched model calls, and
-audio longer than ``placement.chunk_seconds`` is decoded chunk by chunk side by side
+audio longer than ``placement.chunk_seconds`` is decoded as sections side by side
 (:mod:`whisperd.engine.faster_whisper.longform`). Every module of this package is the only code that
 imports faster_whisper or ctranslate2, and only inside functions, so importing whisperd stays cheap.
 """
@@ -47,8 +47,10 @@ from whisperd.engine.types import (
     SAMPLE_RATE,
     Cancelled,
     CancelToken,
+    Checkpoint,
     DecodeOptions,
     Recording,
+    Resume,
     Segment,
     Transcript,
 )
@@ -172,16 +174,19 @@ class WhisperEngine:
         *,
         cancel: CancelToken | None = None,
         on_segment: Callable[[Segment], None] | None = None,
+        resume: Resume | None = None,
+        on_checkpoint: Callable[[Checkpoint], None] | None = None,
     ) -> Transcript:
         """Decode ``audio`` (16 kHz mono float32, or what :meth:`recorder` kept). Blocking: call it from a
-        worker thread."""
+        worker thread. Only long audio decoded in chunks has checkpoints and resumes (see
+        :mod:`~whisperd.engine.faster_whisper.longform`); the rest always starts from the beginning."""
         cancel = cancel or CancelToken()
         if isinstance(audio, np.ndarray):
             recorder = self.recorder(options)
             recorder.feed(audio)
             audio = recorder.finish()
         if isinstance(audio, SpeechRecording):
-            return self._transcribe_speech(audio, options, cancel, on_segment)
+            return self._transcribe_speech(audio, options, cancel, on_segment, resume, on_checkpoint)
         assert isinstance(audio, WholeRecording)
         return self._transcribe_whole(audio.samples, options, cancel, on_segment)
 
@@ -227,6 +232,8 @@ class WhisperEngine:
         options: DecodeOptions,
         cancel: CancelToken,
         on_segment: Callable[[Segment], None] | None,
+        resume: Resume | None,
+        on_checkpoint: Callable[[Checkpoint], None] | None,
     ) -> Transcript:
         """A long recording of which only the speech was kept: its chunks side by side when batching,
         else all its speech window after window (what faster-whisper's VAD filter does, step for step)."""
@@ -242,10 +249,14 @@ class WhisperEngine:
                     options,
                     decode_kwargs(options),
                     pool=self._chunk_pool,
+                    window=self.placement.batch_size,
                     session=lambda: self._session(options, scope),
                     cancel=cancel,
                     on_segment=on_segment,
                     finish=self._finisher(options, scope),
+                    identity=self.name,
+                    resume=resume,
+                    on_checkpoint=on_checkpoint,
                 )
         speech = speech_as_one(recording, options.vad)
         if speech is None:  # nothing but silence: nothing to decode

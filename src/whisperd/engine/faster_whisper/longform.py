@@ -17,13 +17,23 @@ Only the section boundaries lose context. A section whose text stops early is re
 Segments go out in order as they are found: those of the first section while it is decoded (a stream
 shows text early), those of the others when their turn comes. Every request's sections share one thread
 pool owned by the model manager (sized to the batch), so the threads in the process are bounded however
-many long requests run at once.
+many long requests run at once; each request keeps at most a batch of sections on it, and no section is
+longer than :data:`MAX_SECTION_SECONDS` of speech, so that one long file cannot hold the pool for long.
+
+Because the sections are independent, a long transcription can also stop and start again between two of
+them: after each section (in order) the caller hears a :class:`~whisperd.engine.types.Checkpoint`, and
+a checkpoint of the same cut and options resumes at the next section with the segments already handed
+on. This is how a job survives a crash. The text is the same as if it had never stopped, because no
+section depends on another one (the language, detected on the first section, is kept in the checkpoint).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import itertools
+import json
+import math
 import queue
 import threading
 from collections.abc import Callable, Iterator
@@ -40,7 +50,9 @@ from whisperd.engine.types import (
     SAMPLE_RATE,
     Cancelled,
     CancelToken,
+    Checkpoint,
     DecodeOptions,
+    Resume,
     Segment,
     Transcript,
     VadSettings,
@@ -48,10 +60,12 @@ from whisperd.engine.types import (
 )
 
 __all__ = [
+    "MAX_SECTION_SECONDS",
     "PHRASE_VAD",
     "PLAIN_VAD",
     "SessionFactory",
     "chunk_segment",
+    "layout_of",
     "speech_as_one",
     "speech_sections",
     "to_segment",
@@ -73,6 +87,11 @@ after window keeps."""
 
 check_covered(PHRASE_VAD, PLAIN_VAD)
 
+MAX_SECTION_SECONDS = 150.0
+"""The most speech in one section. Longer sections lose less context at their edges, but a section is
+also what a job resumes from after a crash and what one request holds a pool thread with: an hour of
+speech becomes 24 sections, a batch of them at a time."""
+
 
 def vad_options(base: VadOptions, settings: VadSettings | None) -> VadOptions:
     """``base`` with a request's own threshold, silence and padding (OpenAI's ``chunking_strategy``)."""
@@ -92,7 +111,8 @@ def speech_sections(
     recording: SpeechRecording, count: int, settings: VadSettings | None = None
 ) -> list[Chunk]:
     """All the speech of ``recording`` as faster-whisper's VAD filter keeps it (:data:`PLAIN_VAD`), cut
-    into at most ``count`` sections at the pauses between the phrases :data:`PHRASE_VAD` finds.
+    at the pauses between the phrases :data:`PHRASE_VAD` finds into ``count`` sections, or more where
+    that would make one longer than :data:`MAX_SECTION_SECONDS`.
 
     The sections' audio, joined, is what faster-whisper decodes for the whole file; cut at the sections'
     boundaries, the file decodes ``count`` times faster on a batch, and only those boundaries lose the
@@ -104,7 +124,7 @@ def speech_sections(
     options = vad_options(PHRASE_VAD, settings)
     phrases = [Span(int(t["start"]), int(t["end"])) for t in recording.kept.timestamps(options)]
     pauses = [(a.end + b.start) // 2 for a, b in itertools.pairwise(phrases) if b.start > a.end]
-    return split_at_pauses(speech, pauses, count)
+    return split_at_pauses(speech, pauses, max(count, math.ceil(speech.seconds / MAX_SECTION_SECONDS)))
 
 
 def speech_as_one(recording: SpeechRecording, settings: VadSettings | None = None) -> Chunk | None:
@@ -113,6 +133,13 @@ def speech_as_one(recording: SpeechRecording, settings: VadSettings | None = Non
     spans = [Span(int(t["start"]), int(t["end"])) for t in recording.kept.timestamps(options)]
     spans = [span for span in spans if span.length > 0]
     return Chunk(tuple(spans), SAMPLE_RATE) if spans else None
+
+
+def layout_of(chunks: list[Chunk], kwargs: dict[str, Any], model: str) -> str:
+    """A digest of the cut and of the decoding arguments: what a checkpoint may resume."""
+    spans = [(span.start, span.end) for chunk in chunks for span in chunk.spans]
+    text = json.dumps([model, spans, kwargs], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def transcribe_chunks(
@@ -124,44 +151,85 @@ def transcribe_chunks(
     kwargs: dict[str, Any],
     *,
     pool: Executor,
+    window: int,
     session: SessionFactory,
     cancel: CancelToken,
     on_segment: Callable[[Segment], None] | None,
     finish: Callable[[Segment], Segment] = lambda segment: segment,
+    identity: str = "",
+    resume: Resume | None = None,
+    on_checkpoint: Callable[[Checkpoint], None] | None = None,
 ) -> Transcript:
     """Decode every chunk on ``pool``; segments are handed on in order as soon as their chunk is done.
 
     ``finish`` completes each segment before it is handed on (the request's log probabilities).
 
-    The language is detected once, on the first chunk, and imposed on the rest. A failure or a
-    cancellation stops the chunks not yet started; those already running stop at their next segment.
+    At most ``window`` chunks of one request are on the pool at a time: the pool is shared, so a long
+    file (a job of an hour) must not queue its hundred chunks ahead of another request's. The language
+    is detected once, on the first chunk, and imposed on the rest. A failure or a cancellation stops the
+    chunks not yet started; those already running stop at their next segment.
+
+    ``on_checkpoint`` hears where the work starts and, after each chunk, how far it has got; ``resume``
+    (a checkpoint of the same layout, ``identity`` naming the model) starts after its last chunk.
     """
-    first = chunks[0].audio(recording.fetch)
-    with session():
-        if options.language:
-            language, probability = options.language, 1.0
-        else:
-            found = language_of_window(model, first, multilingual, options.languages)
-            language, probability = found or detect(model, first, multilingual, options.languages)
+    layout = layout_of(chunks, kwargs, identity)
+    start, segments = 0, []
+    if resume is not None and _resumable(resume, layout, len(chunks)):
+        start, segments = resume.checkpoint.chunks, list(resume.segments)
+        language, probability = resume.checkpoint.language, resume.checkpoint.language_probability
+    else:
+        first = chunks[0].audio(recording.fetch)
+        with session():
+            if options.language:
+                language, probability = options.language, 1.0
+            else:
+                found = language_of_window(model, first, multilingual, options.languages)
+                language, probability = found or detect(model, first, multilingual, options.languages)
+
+    def checkpoint(done: int) -> None:
+        if on_checkpoint is not None:
+            seconds = chunks[done - 1].spans[-1].end / SAMPLE_RATE if done else 0.0
+            on_checkpoint(Checkpoint(layout, done, len(segments), seconds, language, probability))
+
+    checkpoint(start)
     chunk_kwargs = {**kwargs, "language": language, "vad_filter": False}
-    segments: list[Segment] = []
-    outputs = [_Output() for _ in chunks]
+    outputs: list[_Output] = []
     futures: list[Future[None]] = []
-    stop = CancelToken()  # the chunks' own token: a failed chunk stops its siblings, not the caller
+    handed = 0  # sections whose segments are all handed on
+    room = threading.Semaphore(max(1, window))
+    stop = CancelToken()  # the sections' own token: a failed one stops its siblings, not the caller
     forget = cancel.on_cancel(stop.cancel)
-    try:
-        for chunk, output in zip(chunks, outputs, strict=True):
-            futures.append(
-                pool.submit(_decode_chunk, model, chunk, recording, chunk_kwargs, session, stop, output)
-            )
-            if options.early_text and len(futures) == 1:
-                output.first.wait()  # streaming: the first text before the others fill the batches
-        for output in outputs:
-            for raw, piece in output.drain():
+
+    def hand_on(block: bool) -> None:
+        """Hand on the segments found so far, in order (all of them when ``block``)."""
+        nonlocal handed
+        while handed < len(outputs):
+            stop.check()
+            output = outputs[handed]
+            for raw, piece in output.drain(block):
                 segment = finish(chunk_segment(len(segments), raw, piece))
                 segments.append(segment)
                 if on_segment is not None:
                     on_segment(segment)
+            if not output.ended:
+                return
+            handed += 1
+            checkpoint(start + handed)
+
+    try:
+        for chunk in chunks[start:]:
+            while not room.acquire(timeout=0.1):  # released when one of this request's sections ends
+                hand_on(block=False)
+            stop.check()
+            output = _Output()
+            future = pool.submit(_decode_chunk, model, chunk, recording, chunk_kwargs, session, stop, output)
+            future.add_done_callback(lambda _: room.release())
+            outputs.append(output)
+            futures.append(future)
+            if options.early_text and len(futures) == 1:
+                output.first.wait()  # streaming: the first text before the others fill the batches
+            hand_on(block=False)
+        hand_on(block=True)
     except BaseException:
         stop.cancel()
         for future in futures:
@@ -183,8 +251,14 @@ def transcribe_chunks(
     )
 
 
+def _resumable(resume: Resume, layout: str, chunks: int) -> bool:
+    """Whether ``resume`` is a checkpoint of this very work, with the segments it says were handed on."""
+    point = resume.checkpoint
+    return point.layout == layout and 0 < point.chunks <= chunks and len(resume.segments) == point.segments
+
+
 class _Output:
-    """One chunk's segments as its thread finds them, read in order by the request's thread."""
+    """One section's segments as its thread finds them, read in order by the request's thread."""
 
     _END = object()
 
@@ -192,6 +266,8 @@ class _Output:
         self._items: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.first = threading.Event()
         """Set at the first segment (or the end): when a stream may go on."""
+        self.ended = False
+        """The section's last segment (or its failure) has been read."""
 
     def put(self, item: tuple[Any, Chunk]) -> None:
         self._items.put(item)
@@ -201,11 +277,18 @@ class _Output:
         self._items.put(error if error is not None else self._END)
         self.first.set()
 
-    def drain(self) -> Iterator[tuple[Any, Chunk]]:
-        """Every segment until the chunk ends; its failure is raised here."""
-        while (item := self._items.get()) is not self._END:
-            if isinstance(item, BaseException):
-                raise item
+    def drain(self, block: bool = True) -> Iterator[tuple[Any, Chunk]]:
+        """The segments found so far (``block``: every one until the section ends); a failure is raised."""
+        while not self.ended:
+            try:
+                item = self._items.get(block=block)
+            except queue.Empty:
+                return
+            if item is self._END or isinstance(item, BaseException):
+                self.ended = True
+                if isinstance(item, BaseException):
+                    raise item
+                return
             yield item
 
 

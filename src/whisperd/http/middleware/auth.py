@@ -7,18 +7,22 @@ Browsers cannot set headers on a WebSocket, so a socket may also carry its key a
 ``openai-insecure-api-key.<key>`` subprotocol, and the live socket also accepts a short-lived client
 secret (``POST /v1/realtime/client_secrets``) so that a page need not hold a real key. ``/health``, ``/``
 and the page's static files stay open.
+
+An accepted key's identity (:func:`~whisperd.security.key_identity`, never the key) goes into the
+request's state for what is owned per key (jobs): :func:`owner_of` reads it; with keys off it is "".
 """
 
 from __future__ import annotations
 
+from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from whisperd.errors import AuthenticationFailed
 from whisperd.http.responses import error_response
-from whisperd.security import ApiKeys, ClientSecrets
+from whisperd.security import ApiKeys, ClientSecrets, key_identity
 
-__all__ = ["AuthMiddleware", "is_protected", "presented_key"]
+__all__ = ["AuthMiddleware", "is_protected", "owner_of", "presented_key"]
 
 _SUBPROTOCOL_PREFIX = "openai-insecure-api-key."
 
@@ -44,6 +48,12 @@ def presented_key(scope: Scope) -> str | None:
     return None
 
 
+def owner_of(connection: HTTPConnection) -> str:
+    """The identity of the key this request was accepted with ("" when keys are off)."""
+    owner: str = connection.scope.get("state", {}).get("owner", "")
+    return owner
+
+
 def _is_live_socket(scope: Scope) -> bool:
     return bool(scope["type"] == "websocket" and scope.get("path") == "/v1/realtime")
 
@@ -65,7 +75,11 @@ class AuthMiddleware:
             await self.app(scope, receive, send)
             return
         key = presented_key(scope)
-        if key and (self.keys.accepts(key) or self._client_secret(scope, key)):
+        if key and self.keys.accepts(key):
+            scope.setdefault("state", {})["owner"] = key_identity(key)
+            await self.app(scope, receive, send)
+            return
+        if key and self._client_secret(scope, key):
             await self.app(scope, receive, send)
             return
         refusal = error_response(AuthenticationFailed(key_given=key is not None))

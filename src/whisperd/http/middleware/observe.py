@@ -3,8 +3,9 @@
 It gives each request an id (a client's ``X-Request-ID`` when it is well-formed, else a new one),
 echoes it, puts a :class:`~whisperd.observability.record.RequestRecord` in the scope for the route to
 fill, and when the answer is over (a stream included) writes the log line and updates the metrics from
-that one record. WebSocket sessions are observed the same way: status 101 once accepted, the denial's
-status when refused, 403 when closed before accepting.
+that one record. On a cluster, ``X-Whisperd-Replica`` names the replica that did the work. WebSocket
+sessions are observed the same way: status 101 once accepted, the denial's status when refused, 403
+when closed before accepting.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from whisperd.observability.logs import is_request_id, log_request
 from whisperd.observability.metrics import Metrics
-from whisperd.observability.record import RequestRecord
+from whisperd.observability.record import RequestRecord, serve_record
 
 __all__ = ["ObserveMiddleware", "record_of", "route_label"]
 
@@ -74,13 +75,17 @@ class ObserveMiddleware:
             path=scope.get("path", ""),
         )
         scope.setdefault("state", {})["record"] = record
+        serve_record(record)
         started = time.perf_counter()
 
         async def observed_send(message: Message) -> None:
             kind = message["type"]
             if kind in ("http.response.start", "websocket.http.response.start"):
                 record.status = message["status"]
-                MutableHeaders(scope=message)["X-Request-ID"] = record.request_id
+                headers = MutableHeaders(scope=message)
+                headers["X-Request-ID"] = record.request_id
+                if record.replica is not None:
+                    headers["X-Whisperd-Replica"] = record.replica
             elif kind == "websocket.accept":
                 record.status = 101
                 message = {

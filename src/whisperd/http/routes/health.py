@@ -28,7 +28,7 @@ async def health(request: Request) -> JSONResponse:
     placement = runtime.placement
     resident = [
         ResidentModel(id=s.name, source=s.origin, size_bytes=s.size_bytes, in_use=s.leases, pinned=s.pinned)
-        for s in runtime.models.states()
+        for s in runtime.resident()
     ]
     if runtime.ready:
         body = HealthResponse(

@@ -1,4 +1,4 @@
-"""``GET /metrics``: Prometheus text exposition of the runtime's own registry.
+"""``GET /metrics``: Prometheus text exposition of the runtime's registry (of every replica's, on a cluster).
 
 Behind the API keys when they are on (a scrape config can send ``Authorization: Bearer KEY``), since
 request counts and audio volume describe how the server is used.
@@ -24,4 +24,4 @@ router = APIRouter(tags=["metrics"])
     responses={200: {"content": {CONTENT_TYPE: {"schema": {"type": "string"}}}}},
 )
 async def metrics(request: Request) -> Response:
-    return Response(runtime_of(request).metrics.render(), media_type=CONTENT_TYPE)
+    return Response(await runtime_of(request).exposition(), media_type=CONTENT_TYPE)

@@ -14,7 +14,6 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from whisperd.engine.catalog import ModelUnavailable
 from whisperd.errors import ModelNotFound
 from whisperd.http.protocol import ErrorResponse, ModelList, ModelObject
 from whisperd.http.routes import runtime_of
@@ -29,7 +28,7 @@ _CREATED = int(time.time())
 
 def _listing(runtime: Runtime) -> list[ModelObject]:
     """Aliases first, then every model present, then any resident model not in the catalogue."""
-    resident = {s.name: s for s in runtime.models.states()}
+    resident = {s.name: s for s in runtime.resident()}
     present = {e.name: e for e in runtime.catalog.entries()}
     objects = [
         ModelObject(id=alias, created=_CREATED, alias_of=target, loaded=target in resident)
@@ -77,11 +76,7 @@ async def retrieve_model(request: Request, model_id: str) -> ModelObject:
     summary="Load a model now (operator)",
 )
 async def load_model(request: Request, model_id: str) -> ModelObject:
-    runtime = runtime_of(request)
-    try:
-        state = await runtime.models.load(model_id)
-    except ModelUnavailable as exc:
-        raise ModelNotFound(model_id, exc.reason) from None
+    state = await runtime_of(request).load_model(model_id)
     return ModelObject(
         id=state.name, created=_CREATED, loaded=True, source=state.origin, size_bytes=state.size_bytes
     )
@@ -94,11 +89,5 @@ async def load_model(request: Request, model_id: str) -> ModelObject:
     summary="Unload a model now (operator)",
 )
 async def unload_model(request: Request, model_id: str) -> ModelObject:
-    runtime = runtime_of(request)
-    try:
-        unloaded = await runtime.models.unload(model_id)
-        if unloaded is None:
-            runtime.catalog.find(runtime.models.target(model_id))  # neither loaded nor present: 404
-    except ModelUnavailable as exc:
-        raise ModelNotFound(model_id, exc.reason) from None
-    return ModelObject(id=unloaded or runtime.models.target(model_id), created=_CREATED, loaded=False)
+    name = await runtime_of(request).unload_model(model_id)
+    return ModelObject(id=name, created=_CREATED, loaded=False)

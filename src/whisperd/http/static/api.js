@@ -86,6 +86,80 @@ export class Api {
     return { status: response.status, body: JSON.parse(text) };
   }
 
+  /** DELETE a resource; resolves to the parsed body. */
+  async delete(path) {
+    let response;
+    try {
+      response = await fetch(path, { method: "DELETE", headers: this.#authorize({}), cache: "no-store" });
+    } catch {
+      throw new ApiError(0, `Cannot reach ${location.origin}`);
+    }
+    const text = await response.text();
+    if (!response.ok) throw errorFrom(response.status, text, response.headers.get("Retry-After"));
+    return JSON.parse(text);
+  }
+
+  /**
+   * GET a Server-Sent Events stream (fetch, so that the key goes in a header, which EventSource cannot
+   * do); calls `onEvent(payload)` per event and resolves when the server ends the stream.
+   */
+  async events(path, { signal, onEvent }) {
+    let response;
+    try {
+      response = await fetch(path, { headers: this.#authorize({}), cache: "no-store", signal });
+    } catch (error) {
+      if (error.name === "AbortError") throw error;
+      throw new ApiError(0, `Cannot reach ${location.origin}`);
+    }
+    if (!response.ok) {
+      throw errorFrom(response.status, await response.text(), response.headers.get("Retry-After"));
+    }
+    const parser = new SseParser();
+    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      for (const event of parser.push(value)) onEvent(event);
+    }
+  }
+
+  /**
+   * POST one file to /v1/audio/jobs; resolves to the job object (202). `key` is the Idempotency-Key, so
+   * that a submit sent twice (a retry) makes one job.
+   */
+  submitJob({ file, filename, fields, key, signal, onUpload }) {
+    return new Promise((resolve, reject) => {
+      const xhr = new XMLHttpRequest();
+      xhr.open("POST", "/v1/audio/jobs");
+      for (const [name, value] of Object.entries(this.#authorize({ "Idempotency-Key": key }))) {
+        xhr.setRequestHeader(name, value);
+      }
+      const form = new FormData();
+      form.append("file", file, filename);
+      for (const [name, value] of fields) form.append(name, value);
+      xhr.upload.onprogress = (e) => e.lengthComputable && onUpload?.(e.loaded / e.total);
+      xhr.onload = () => {
+        if (xhr.status !== 202) {
+          reject(errorFrom(xhr.status, xhr.responseText, xhr.getResponseHeader("Retry-After")));
+          return;
+        }
+        try {
+          resolve(JSON.parse(xhr.responseText));
+        } catch {
+          reject(new ApiError(xhr.status, "The server's answer was not valid JSON."));
+        }
+      };
+      xhr.onerror = () => reject(new ApiError(0, `Cannot reach ${location.origin}`));
+      xhr.onabort = () => reject(new DOMException("The request was cancelled.", "AbortError"));
+      if (signal?.aborted) {
+        reject(new DOMException("The request was cancelled.", "AbortError"));
+        return;
+      }
+      signal?.addEventListener("abort", () => xhr.abort(), { once: true });
+      xhr.send(form);
+    });
+  }
+
   /**
    * POST one file to /v1/audio/{transcriptions|translations}.
    *

@@ -1,9 +1,11 @@
 // The page: server status, options, the API key, files and recordings in, one job at a time.
 //
 // Jobs run one after another rather than all at once: a home server has one or two worker slots, and
-// a dropped folder of files would otherwise fill its queue and come back as 429s.
+// a dropped folder of files would otherwise fill its queue and come back as 429s. Long files go to the
+// server as jobs (background.js), and the page finds its jobs again after a reload.
 
 import { Api, ApiError } from "./api.js";
+import { SOURCE } from "./background.js";
 import { Job } from "./job.js";
 import { LiveSession } from "./live.js";
 import { Recorder, unavailableReason } from "./recorder.js";
@@ -83,6 +85,7 @@ function readOptions() {
     task: form.task.value,
     words: form.words.checked,
     live: form.live.checked,
+    background: form.background.checked,
   };
 }
 
@@ -100,6 +103,7 @@ function applyOptions() {
   if (options.task === "translate" || options.task === "transcribe") form.task.value = options.task;
   if (typeof options.words === "boolean") form.words.checked = options.words;
   if (typeof options.live === "boolean") form.live.checked = options.live;
+  if (typeof options.background === "boolean") form.background.checked = options.background;
   form.language.disabled = form.task.value === "translate";
 }
 
@@ -131,6 +135,7 @@ async function loadLanguages() {
 async function loadModels() {
   try {
     const { body } = await api.get("/v1/models");
+    restoreJobs();
     const wanted = saved().model ?? form.model.value;
     form.model.replaceChildren(...body.data.map((m) => new Option(m.id, m.id)));
     const ids = body.data.map((m) => m.id);
@@ -170,6 +175,29 @@ if (apiKey()) $("key-button").hidden = false;
 
 // --- jobs ----------------------------------------------------------------------------------------
 
+const init = () => ({ api, hasKey: () => Boolean(apiKey()), onRetry: enqueue, onAskKey: askKey });
+
+/** The page's recent jobs on the server (this key's, marked source=web) that it does not show yet:
+ * after a reload they come back, still moving or finished, with the same downloads. */
+async function restoreJobs() {
+  let listed;
+  try {
+    listed = (await api.get("/v1/audio/jobs?limit=20")).body.data;
+  } catch {
+    return; // jobs are off on this server, or the key is wrong: nothing to find
+  }
+  const found = listed
+    .filter((job) => job.metadata?.source === SOURCE && !jobs.some((card) => card.serverJob === job.id))
+    .reverse(); // oldest first, so that the newest ends on top
+  for (const job of found) {
+    const card = Job.restore(job, init());
+    $("empty").hidden = true;
+    $("jobs").prepend(card.el);
+    jobs.push(card);
+    card.track();
+  }
+}
+
 function enqueue(job) {
   if (!queue.includes(job)) queue.push(job);
   pump();
@@ -184,10 +212,7 @@ async function pump() {
 
 function add(files) {
   const options = readOptions();
-  const batch = [...files].map(
-    ([file, name]) =>
-      new Job({ file, name, options, api, hasKey: () => Boolean(apiKey()), onRetry: enqueue, onAskKey: askKey }),
-  );
+  const batch = [...files].map(([file, name]) => new Job({ file, name, options, ...init() }));
   $("empty").hidden = true;
   $("jobs").prepend(...batch.map((job) => job.el)); // newest first, a batch in the order given
   jobs.push(...batch);
@@ -304,8 +329,7 @@ async function clientSecret() {
 function addTurn({ transcript, seconds, audio }) {
   turns += 1;
   const name = `live-${stamp(new Date())}-${turns}.wav`;
-  const job = new Job({ file: audio, name, options: readOptions(), api, hasKey: () => Boolean(apiKey()),
-                        onRetry: enqueue, onAskKey: askKey });  // prettier-ignore
+  const job = new Job({ file: audio, name, options: readOptions(), ...init() });
   const segment = { id: 0, start: 0, end: seconds, text: transcript };
   job.complete(
     { task: "transcribe", duration: seconds, text: transcript, segments: transcript ? [segment] : [] },

@@ -7,7 +7,12 @@
 // a one-slot server then queues it behind the stream (the text still comes first), and a server with
 // free slots runs both at once. It costs a second pass over the audio; turning the option off makes a
 // job one verbose_json request, with a progress bar but no text until the end.
+//
+// Long files (and any file when "As a background job" is on) go to the server as jobs instead
+// (background.js): the upload ends the card's turn in the page's queue, the job's events then move its
+// progress bar, and the card finds its job again after a reload.
 
+import { follow, isLong, jobError, jobFields, optionsOf, randomKey } from "./background.js";
 import { describe } from "./messages.js";
 import { DOWNLOADS, clock } from "./subtitles.js";
 
@@ -16,9 +21,9 @@ let counter = 0;
 export class Job {
   /**
    * @param {object} init
-   * @param {Blob} init.file the audio
+   * @param {Blob|null} init.file the audio (null for a job found again after a reload)
    * @param {string} init.name the file name shown and sent
-   * @param {{model: string, language: string, task: string, words: boolean, live: boolean}} init.options
+   * @param {{model: string, language: string, task: string, words: boolean, live: boolean, background: boolean}} init.options
    * @param {import("./api.js").Api} init.api
    * @param {() => boolean} init.hasKey whether the browser holds an API key
    * @param {(job: Job) => void} init.onRetry puts the job back in the queue
@@ -37,6 +42,8 @@ export class Job {
     this.controller = null;
     this.flashTimer = 0;
     this.outcome = "";
+    this.serverJob = null; // the id of its job on the server, when it went as one
+    this.key = null; // the Idempotency-Key of its submission
 
     const template = document.getElementById("job-template");
     this.el = template.content.firstElementChild.cloneNode(true);
@@ -44,9 +51,10 @@ export class Job {
     this.$ = (selector) => this.el.querySelector(selector);
     this.$(".job-name").textContent = name;
     this.$(".job-name").title = name;
-    this.audioUrl = URL.createObjectURL(file);
     this.audio = this.$(".job-audio");
-    this.audio.src = this.audioUrl;
+    this.audioUrl = file ? URL.createObjectURL(file) : null;
+    if (this.audioUrl) this.audio.src = this.audioUrl;
+    else this.audio.hidden = true; // a job found again after a reload: its audio stayed where it came from
     this.audio.setAttribute("aria-label", `Audio of ${name}`);
     this.$(".job-progress").setAttribute("aria-label", `Progress of ${name}`);
 
@@ -85,9 +93,23 @@ export class Job {
     });
   }
 
-  /** Transcribe; resolves when done, failed or cancelled (never rejects: failures are shown). */
+  /** A card for a job the server already has (found again after a reload); call track() to follow it. */
+  static restore(job, init) {
+    const name = job.metadata?.name || job.filename;
+    const card = new Job({ ...init, file: null, name, options: optionsOf(job) });
+    card.serverJob = job.id;
+    card.el.dataset.jobId = job.id;
+    return card;
+  }
+
+  /** Transcribe; resolves when done, failed or cancelled (never rejects: failures are shown). A job
+   * on the server resolves once it is submitted, and goes on in the background. */
   async run() {
     if (!this.el.isConnected) return; // removed while it waited for its turn
+    if (this.options.background || (await isLong(this.file, this.audio))) {
+      await this.#submit();
+      return;
+    }
     this.#reset();
     const controller = (this.controller = new AbortController());
     const started = performance.now();
@@ -153,6 +175,95 @@ export class Job {
     }
   }
 
+  /** Upload the file as a job; then follow it without holding up the page's queue. */
+  async #submit() {
+    this.#reset();
+    const controller = (this.controller = new AbortController());
+    const progress = this.$(".job-progress");
+    this.#state("Uploading as a job…");
+    try {
+      this.key ??= randomKey();
+      const job = await this.api.submitJob({
+        file: this.file,
+        filename: this.name,
+        fields: jobFields(this.options, this.name),
+        key: this.key,
+        signal: controller.signal,
+        onUpload: (fraction) => {
+          progress.value = fraction;
+          this.#state(`Uploading as a job ${Math.floor(fraction * 100)} %…`);
+        },
+      });
+      this.serverJob = job.id;
+      this.el.dataset.jobId = job.id;
+    } catch (error) {
+      this.#ended(error);
+      return;
+    }
+    this.track();
+  }
+
+  /** Follow the card's server job to its end, then show its result (or why it has none). */
+  async track() {
+    if (!this.controller) this.#reset();
+    const controller = (this.controller ??= new AbortController());
+    const started = performance.now();
+    try {
+      const ended = await follow(this.api, this.serverJob, { signal: controller.signal, onJob: (job) => this.#moved(job) });
+      if (ended.status === "cancelled") throw new DOMException("The job was cancelled.", "AbortError");
+      if (ended.status === "failed") throw jobError(ended);
+      const { body } = await this.api.get(`/v1/audio/jobs/${this.serverJob}/result?response_format=verbose_json`, {
+        signal: controller.signal,
+      });
+      this.result = body;
+      this.#show(body);
+      const seconds = ended.finished_at && ended.started_at ? ended.finished_at - ended.started_at : (performance.now() - started) / 1000;
+      this.#state(`${clock(body.duration ?? 0)} of audio, as a job in ${Math.max(1, Math.round(seconds))} s`);
+      this.el.dataset.state = "done";
+      this.#ended(null);
+    } catch (error) {
+      this.#ended(error);
+    }
+  }
+
+  /** The server job moved: its place in the queue, or how far it has got. */
+  #moved(job) {
+    const progress = this.$(".job-progress");
+    if (job.status === "queued") {
+      progress.removeAttribute("value");
+      this.#state("Waiting for its turn on the server…");
+    } else if (job.status === "running") {
+      const { seconds, fraction } = job.progress;
+      if (fraction === null) progress.removeAttribute("value");
+      else progress.value = fraction;
+      const of = job.duration ? ` of ${clock(job.duration)}` : "";
+      const percent = fraction === null ? "" : ` (${Math.floor(fraction * 100)} %)`;
+      this.#state(`Transcribing on the server: ${clock(seconds)}${of}${percent}`);
+    }
+  }
+
+  /** A server job's card is over: done, failed or cancelled. */
+  #ended(error) {
+    if (error?.name === "AbortError") {
+      this.#state("Cancelled");
+      this.el.dataset.state = "cancelled";
+    } else if (error) {
+      if (this.file && this.serverJob) {
+        this.#forget(); // "Try again" submits the file again, as a new job
+        this.serverJob = null;
+        this.key = null;
+      }
+      this.#fail(error);
+      if (!this.file) this.$(".job-retry").hidden = true; // nothing to send again from here
+    }
+    this.controller?.abort();
+    this.controller = null;
+    this.el.setAttribute("aria-busy", "false");
+    this.$(".job-progress").hidden = true;
+    this.$(".job-cancel").textContent = "Remove";
+    this.$(".job-cancel").setAttribute("aria-label", `Remove ${this.name}`);
+  }
+
   /** Show a result that came from elsewhere (a live turn): no request, the same display and downloads. */
   complete(result, summary) {
     this.#reset();
@@ -167,13 +278,21 @@ export class Job {
   }
 
   cancel() {
+    if (this.serverJob) this.#forget(); // cancelled on the server, its audio deleted there
     this.controller?.abort();
   }
 
   remove() {
-    this.cancel();
-    URL.revokeObjectURL(this.audioUrl);
+    if (this.serverJob) this.#forget(); // a finished job: its result deleted on the server
+    this.serverJob = null;
+    this.controller?.abort();
+    if (this.audioUrl) URL.revokeObjectURL(this.audioUrl);
     this.el.remove();
+  }
+
+  /** DELETE the card's server job: a waiting or running one is cancelled, a finished one deleted. */
+  #forget() {
+    this.api.delete(`/v1/audio/jobs/${this.serverJob}`).catch(() => {}); // gone already: nothing to undo
   }
 
   #reset() {

@@ -59,6 +59,8 @@ export function describe(error, { name, size, hasKey }) {
     }
     case 503:
       return { ...base, retry: true, title: "The model is not ready yet.", detail: "The server is still loading it (or failed to); try again in a few seconds." };
+    case "job":
+      return { ...base, server: `Server said: ${error.message}`, retry: true, title: `The server could not transcribe “${name}”.`, detail: "The job failed; the message below says why." };
     case "stream":
       return { ...base, retry: true, title: `Transcribing “${name}” failed part-way.`, detail: "Any text received so far is kept above." };
     default:
