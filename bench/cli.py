@@ -145,10 +145,9 @@ def concurrent(everyone: Contenders, corpus: Corpus, clients: int, with_floor: b
     ]
 
 
-def long_file(everyone: Contenders, corpus: Corpus) -> list[Row]:
-    """The ten-minute file once each; whisperd and the floor stream it (time to first text)."""
-    clip = corpus.long
-    name = f"{clip.seconds / 60:.0f} min file"
+def long_file(everyone: Contenders, clip: Clip, kind: str) -> list[Row]:
+    """A long file once each; whisperd and the floor stream it (time to first text)."""
+    name = f"{clip.seconds / 60:.0f} min {kind}"
     measured = {c.label: _latency([c.measure([clip], stream=True)]) for c in everyone.all()}
     reference = measured[everyone.reference.label]
     rows = [
@@ -319,7 +318,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.quick:
             steps += [
                 ("8 clients at once", lambda: concurrent(everyone, corpus, 8, with_floor=False, turn=2)),
-                ("ten-minute file", lambda: long_file(everyone, corpus)),
+                ("ten-minute file", lambda: long_file(everyone, corpus.long, "file")),
+                ("six-minute conversation", lambda: long_file(everyone, corpus.conversation, "conversation")),
             ]
         for label, step in steps:
             _progress(label)

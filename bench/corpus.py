@@ -9,7 +9,10 @@ note), so every run, and the reference design and whisperd within a run, hear id
 - four one-minute clips: a read passage, the real JFK recording and another passage (each clip in
   other voices);
 - the long file: every passage in turn, in five voices at three speeds, with the real recordings
-  between them, to just over ten minutes.
+  between them, to just over ten minutes;
+- the conversation: other speech, as people talk: one sentence at a time from passages the long file
+  does not start with, each in the next of six voices and speeds, with short, uneven pauses, and the
+  real recordings as turns of their own, about five minutes.
 """
 
 from __future__ import annotations
@@ -36,7 +39,11 @@ VOICES = ("en-us", "en-gb", "en-us+f3", "en-gb-x-rp", "en-us+m3")
 SPEEDS = (160, 150, 172)
 GAP_SECONDS = 0.7
 LONG_SECONDS = 600.0
-_VERSION = "1"  # bump when the recipe changes, so that cached clips are rebuilt
+_VERSION = "2"  # bump when the recipe changes, so that cached clips are rebuilt
+CONVERSATION_VOICES = (("en-us+m7", 175), ("en-gb+f4", 160), ("en-us", 185), ("en-gb-x-rp+m3", 150),
+                       ("en-us+f2", 170), ("en-gb+m1", 165))  # fmt: skip
+CONVERSATION_PAUSES = (0.25, 0.6, 0.35, 1.1, 0.45)
+CONVERSATION_SECONDS = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +61,7 @@ class Corpus:
     voice_note: Clip
     minute: tuple[Clip, ...]
     long: Clip
+    conversation: Clip
 
 
 def shared_audio_dir() -> Path:
@@ -100,12 +108,28 @@ class _Builder:
             raw.unlink()
         return out
 
-    def join(self, name: str, parts: list[tuple[Path, str]]) -> Clip:
+    def sentence(self, index: int, text: str, voice: str, speed: int) -> Path:
+        out = self.folder / f"sentence-{index:03d}-{voice.replace('+', '_')}-{speed}.wav"
+        if not out.exists():
+            raw = out.with_suffix(".raw.wav")
+            _run("espeak-ng", "-v", voice, "-s", str(speed), "-w", str(raw), text)
+            _run("sox", str(raw), "-r", "16000", "-c", "1", "-b", "16", str(out))
+            raw.unlink()
+        return out
+
+    def pause(self, seconds: float) -> Path:
+        out = self.folder / f"pause-{int(seconds * 1000)}.wav"
+        if not out.exists():
+            _run("sox", "-n", "-r", "16000", "-c", "1", "-b", "16", str(out), "trim", "0", str(seconds))
+        return out
+
+    def join(self, name: str, parts: list[tuple[Path, str]], pauses: tuple[float, ...] = ()) -> Clip:
         out = self.folder / f"{name}.wav"
         if not out.exists():
             files: list[str] = []
-            for path, _ in parts:
-                files += [str(path), str(self.gap)]
+            for index, (path, _) in enumerate(parts):
+                gap = self.pause(pauses[index % len(pauses)]) if pauses else self.gap
+                files += [str(path), str(gap)]
             _run("sox", *files[:-1], str(out))
         return Clip(name, out, " ".join(text for _, text in parts), _seconds(out))
 
@@ -154,4 +178,25 @@ def build_corpus(cache: Path) -> Corpus:
             parts.append(real)
             total += _seconds(real[0]) + GAP_SECONDS
         index += 1
-    return Corpus(voice_note, minute, b.join("long", parts))
+    return Corpus(voice_note, minute, b.join("long", parts), _conversation(b, (jfk, left, right)))
+
+
+def _conversation(b: _Builder, real: tuple[tuple[Path, str], ...]) -> Clip:
+    sentences = [
+        s.strip() + "."
+        for k in (9, 3, 7, 1, 5, 8, 11, 13, 0, 2, 4, 6, 10, 12)
+        for s in PASSAGES[k % len(PASSAGES)].split(".")
+        if s.strip()
+    ]
+    parts: list[tuple[Path, str]] = []
+    total = 0.0
+    for index, text in enumerate(sentences):
+        voice, speed = CONVERSATION_VOICES[index % len(CONVERSATION_VOICES)]
+        part = (b.sentence(index, text, voice, speed), text)
+        parts.append(part)
+        total += _seconds(part[0]) + CONVERSATION_PAUSES[index % len(CONVERSATION_PAUSES)]
+        if index % 7 == 6:
+            parts.append(real[index // 7 % len(real)])
+        if total >= CONVERSATION_SECONDS:
+            break
+    return b.join("conversation", parts, CONVERSATION_PAUSES)

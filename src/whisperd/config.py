@@ -171,9 +171,12 @@ class Settings(BaseSettings):
     batch_size: int = Field(default=0, ge=0)
     """Most 30 s windows in one batched call; 0 picks from the device (8 on the CPU, 16 on CUDA)."""
     chunk_seconds: float = Field(default=30.0, ge=0)
-    """With batching and VAD on, audio longer than this is cut at pauses into chunks of at most 30 s
-    that are decoded side by side; 0 decodes every file window after window (faster-whisper's
-    ``transcribe``, each window prompted with the text before it)."""
+    """With batching and VAD on, audio longer than this is cut at pauses into sections decoded side by
+    side; 0 decodes every file window after window (faster-whisper's ``transcribe``, each window
+    prompted with the text before it)."""
+    longform_sections: int = Field(default=0, ge=0)
+    """Sections a long file is cut into (at pauses), each decoded window after window with its own
+    running context, side by side; 0: one per batch row. More sections: faster, less context."""
 
     # --- decoding ------------------------------------------------------------------------------
     profile: Profile = "accurate"

@@ -70,6 +70,7 @@ def placement_for(settings: Settings) -> Placement:
         settings.device, settings.compute_type, cuda_device_count(), os.cpu_count() or 1,
         settings.cpu_threads, settings.num_workers,
         batch_size=settings.batch_size, batching=settings.batching, chunk_seconds=settings.chunk_seconds,
+        sections=settings.longform_sections,
     )  # fmt: skip
 
 

@@ -32,7 +32,13 @@ class Placement:
     batch_size: int = 1
     """Most windows in one batched model call; 1 turns cross-request batching off."""
     chunk_seconds: float = 0.0
-    """With batching, audio longer than this is cut at pauses into chunks decoded side by side; 0: never."""
+    """With batching, audio longer than this is cut at pauses into sections decoded side by side; 0: never."""
+    sections: int = 0
+    """Sections a long file is cut into; 0: one per batch row (:attr:`section_count`)."""
+
+    @property
+    def section_count(self) -> int:
+        return self.sections or self.batch_size
 
     @property
     def job_slots(self) -> int:
@@ -94,6 +100,7 @@ def place(
     batch_size: int = 0,
     batching: bool = False,
     chunk_seconds: float = 0.0,
+    sections: int = 0,
 ) -> Placement:
     """All of the above in one call."""
     device = choose_device(requested_device, cuda_devices)
@@ -105,4 +112,5 @@ def place(
         num_workers,
         choose_batch_size(batch_size, device, batching),
         chunk_seconds if batching else 0.0,
+        sections,
     )

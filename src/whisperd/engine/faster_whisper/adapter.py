@@ -7,7 +7,7 @@ each segment to an optional callback as it appears (the basis of streaming).
 
 When the placement asks for batching, a :class:`~whisperd.engine.faster_whisper.batching.BatchingWhisper`
 sits between faster-whisper and CTranslate2 so that concurrent requests share batched model calls, and
-audio longer than ``placement.chunk_seconds`` is decoded chunk by chunk side by side
+audio longer than ``placement.chunk_seconds`` is decoded as sections side by side
 (:mod:`whisperd.engine.faster_whisper.longform`). Every module of this package is the only code that
 imports faster_whisper or ctranslate2, and only inside functions, so importing whisperd stays cheap.
 """
@@ -36,7 +36,7 @@ from whisperd.engine.faster_whisper.longform import (
     PLAIN_VAD,
     chunk_segment,
     speech_as_one,
-    speech_chunks,
+    speech_sections,
     to_segment,
     transcribe_chunks,
     vad_options,
@@ -89,7 +89,7 @@ def decode_kwargs(options: DecodeOptions) -> dict[str, Any]:
 class WhisperEngine:
     """One loaded model (with its CTranslate2 replicas), shared by every request that names it.
 
-    ``chunk_pool`` runs the chunks of long files; the model manager passes one pool to every engine so
+    ``chunk_pool`` runs the sections of long files; the model manager passes one pool to every engine so
     that threads stay bounded however many long requests run at once. An engine built alone (a test, a
     script) makes a pool of its own, closed with the engine.
     """
@@ -239,7 +239,7 @@ class WhisperEngine:
         else all its speech window after window (what faster-whisper's VAD filter does, step for step)."""
         scope = Scope()
         if self.batcher is not None and self._chunk_pool is not None and self.placement.chunk_seconds > 0:
-            chunks = speech_chunks(recording, options.vad)
+            chunks = speech_sections(recording, self.placement.section_count, options.vad)
             if chunks:
                 return transcribe_chunks(
                     self._model,

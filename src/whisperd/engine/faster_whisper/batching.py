@@ -20,12 +20,15 @@ step instead of splitting into small alternating batches. It knows which request
 
 Calls merge when CTranslate2 can compute them as one: equal decoding options and input shapes, and
 prompts whose ``<|startoftranscript|>`` token sits at the same index with the same task tokens after it
-(CTranslate2 requires that). Prompts that carry different amounts of previous text are made equal by
-keeping the most recent previous tokens of each, as faster-whisper itself does beyond 223 tokens; only
-prompts within a factor of two of each other are merged, so no window loses more than half of its
-context. Calls made inside :meth:`BatchingWhisper.exact_prompts` (hotwords, which sit at the start of
-that context) are merged only with prompts of the same length. A merged call that fails is retried call
-by call, so one caller's bad input never fails another's request.
+(CTranslate2 requires that). Previous text (what faster-whisper carries from one window to the next of a
+long file) is therefore kept to a fixed set of lengths, :data:`CONTEXT_BUCKETS`: each prompt keeps its
+most recent tokens up to the largest bucket it fills, as faster-whisper itself keeps the most recent
+223. This is done to every prompt, alone or not, so that a window's prompt, and so the request's text,
+never depends on what else the server is doing; windows of a long file carry the full 223 tokens once
+past its start, so the cut costs little (its measured effect is in the README's Performance section).
+Calls made inside :meth:`BatchingWhisper.exact_prompts` (a user's prompt or hotwords, which sit at the
+start of that context) are never cut, and merge only with prompts of the same length. A merged call that
+fails is retried call by call, so one caller's bad input never fails another's request.
 """
 
 from __future__ import annotations
@@ -41,7 +44,11 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["BatchStats", "BatchingWhisper", "Scope", "special_tokens"]
+__all__ = ["CONTEXT_BUCKETS", "BatchStats", "BatchingWhisper", "Scope", "context_bucket", "special_tokens"]
+
+CONTEXT_BUCKETS = (0, 8, 16, 32, 64, 96, 128, 160, 192, 223)
+"""Previous-text lengths a prompt is kept to (223: faster-whisper's own most); never more than a few
+words lost, and the windows of concurrent long files, nearly all at 223, merge."""
 
 _SOT_PREV = "<|startofprev|>"
 _SOT = "<|startoftranscript|>"
@@ -63,7 +70,7 @@ class BatchStats:
     largest: int = 0
     """Most windows in one CTranslate2 call."""
     truncated_prompts: int = 0
-    """Prompts whose previous text was shortened to merge."""
+    """Prompts whose previous text was shortened to its bucket (:data:`CONTEXT_BUCKETS`)."""
     fallbacks: int = 0
     """Merged calls that failed and were retried call by call."""
     reused_encodings: int = 0
@@ -214,11 +221,13 @@ class BatchingWhisper:
         shape = shapes[0]
         assert shape is not None
         exact = bool(getattr(self._local, "exact", False))
-        # previous-text lengths merge within a factor of two of each other, or only when equal if exact
-        context = shape.context if exact else shape.context.bit_length()
+        context = shape.context if exact else context_bucket(shape.context)
+        kept = [_recent(list(p), shape.context, context) for p in prompts]
+        if context < shape.context:
+            with self._cond:
+                self.stats.truncated_prompts += len(kept)
         key = ("generate", array.shape[1:], str(array.dtype), _frozen(kwargs), shape.task, exact, context)
-        call = _Call("generate", key, array.shape[0], array, [list(p) for p in prompts], kwargs)
-        return self._submit(call)
+        return self._submit(_Call("generate", key, array.shape[0], array, kept, kwargs))
 
     def detect_language(self, features: Any) -> Any:
         array = _host_array(features)
@@ -392,26 +401,21 @@ class BatchingWhisper:
             return [self._storage(part) for part in _split(array, rows)]
         if first.op == "detect_language":
             return _split(list(self._model.detect_language(features)), rows)
-        prompts = self._aligned([c.prompts or [] for c in group])
+        prompts = [p for c in group for p in c.prompts or []]  # equal previous-text lengths: the key says
         results = list(self._model.generate(features, prompts, **first.kwargs))
         return _split(results, rows)
 
-    def _aligned(self, prompts_per_call: list[list[list[int]]]) -> list[list[int]]:
-        """All prompts of a merged call with the same previous-text length (the most recent kept)."""
-        prompts = [p for ps in prompts_per_call for p in ps]
-        sot = self._tokens[1]
-        contexts = [p.index(sot) - 1 for p in prompts]
-        keep = min(contexts)
-        if keep < 0 or all(c == keep for c in contexts):
-            return prompts
-        aligned = []
-        for prompt, context in zip(prompts, contexts, strict=True):
-            if context > keep:
-                prompt = [prompt[0], *prompt[1 + context - keep :]]
-                with self._cond:
-                    self.stats.truncated_prompts += 1
-            aligned.append(prompt)
-        return aligned
+
+def context_bucket(length: int) -> int:
+    """The longest previous text, among :data:`CONTEXT_BUCKETS`, that a prompt of ``length`` fills."""
+    return max(bucket for bucket in CONTEXT_BUCKETS if bucket <= length)
+
+
+def _recent(prompt: list[int], context: int, keep: int) -> list[int]:
+    """``prompt`` with only the ``keep`` most recent of its ``context`` previous-text tokens."""
+    if keep >= context:
+        return prompt
+    return [prompt[0], *prompt[1 + context - keep :]] if keep else prompt[1 + context :]
 
 
 def special_tokens(tokenizer: Any) -> tuple[int, int, int]:

@@ -1,11 +1,11 @@
-"""Long audio cut at pauses into chunks of at most 30 s, and chunk times mapped back to the recording.
+"""Long audio cut at pauses into sections, and section times mapped back to the recording.
 
 Whisper reads 30 s windows. Decoding a long file window after window is serial: each window starts
-where the last one's text ended and waits for it. Cut instead at the pauses that voice activity
-detection finds, every chunk is independent, so the chunks of one file (and of every other request) can
-be decoded side by side and batched. This module holds the pure part of that: packing speech spans
-into chunks, the samples of a chunk, and the map from a time inside a chunk (where silences between
-its spans are removed) to a time in the original recording.
+where the last one's text ended and waits for it. Cut into a few sections at pauses, the sections of one
+file (and of every other request) are decoded side by side and batched
+(:mod:`whisperd.engine.faster_whisper.longform`). This module holds the pure part of that: cutting the
+speech spans at pauses into sections of about equal speech, the samples of a section, and the map from a
+time inside it (where silences between its spans are removed) to a time in the original recording.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 
 from whisperd.engine.types import SAMPLE_RATE
 
-__all__ = ["Chunk", "Span", "pack"]
+__all__ = ["Chunk", "Span", "split_at_pauses"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,24 +93,38 @@ class Chunk:
         return min(index, len(self.spans) - 1)
 
 
-def pack(spans: list[Span], max_seconds: float = 30.0, rate: int = SAMPLE_RATE) -> list[Chunk]:
-    """Pack speech spans, in order, into chunks of at most ``max_seconds`` of speech.
+def split_at_pauses(speech: Chunk, pauses: list[int], count: int) -> list[Chunk]:
+    """``speech`` cut into at most ``count`` contiguous sections of about equal speech, at ``pauses``.
 
-    A span longer than the limit (voice activity detection splits speech at ``max_seconds``, so only by
-    a hair) becomes a chunk of its own.
+    ``pauses`` are sample positions inside silences (between two phrases); each cut is the pause nearest
+    to where an equal share would end, so a section never starts or ends inside a word. The sections'
+    audio, joined, is exactly ``speech``'s.
     """
-    limit = int(max_seconds * rate)
-    chunks: list[Chunk] = []
-    current: list[Span] = []
-    size = 0
-    for span in spans:
-        if span.length <= 0:
-            continue
-        if current and size + span.length > limit:
-            chunks.append(Chunk(tuple(current), rate))
-            current, size = [], 0
-        current.append(span)
-        size += span.length
-    if current:
-        chunks.append(Chunk(tuple(current), rate))
-    return chunks
+    total = speech.samples
+    if count <= 1 or total == 0 or not pauses:
+        return [speech]
+    # the speech done by each pause (samples of speech before it), to compare with equal shares
+    done_at = [sum(max(0, min(span.end, p) - span.start) for span in speech.spans) for p in pauses]
+    cuts: list[int] = []
+    for share in range(1, count):
+        target = total * share / count
+        best = min(range(len(pauses)), key=lambda i: abs(done_at[i] - target))
+        if 0 < done_at[best] < total and (not cuts or pauses[best] > cuts[-1]):
+            cuts.append(pauses[best])
+    result: list[Chunk] = []
+    remaining = list(speech.spans)
+    for cut in [*cuts, None]:
+        before: list[Span] = []
+        after: list[Span] = []
+        for span in remaining:
+            if cut is None or span.end <= cut:
+                before.append(span)
+            elif span.start >= cut:
+                after.append(span)
+            else:
+                before.append(Span(span.start, cut))
+                after.append(Span(cut, span.end))
+        if before:
+            result.append(Chunk(tuple(before), speech.rate))
+        remaining = after
+    return result

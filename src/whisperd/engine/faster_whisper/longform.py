@@ -1,31 +1,40 @@
-"""Long audio: cut at pauses into chunks, the chunks decoded side by side on one shared pool.
+"""Long audio: cut at pauses into sections, each decoded window after window, side by side on one pool.
 
 Long recordings reach this module as :class:`~whisperd.engine.faster_whisper.recording.SpeechRecording`
 (only the audio near speech was kept while decoding); the spans come from the VAD probabilities of the
 whole recording, computed as it was decoded.
 
 Decoding a long file window after window is serial: each window starts where the last one's text
-ended. Cut instead at the pauses that voice activity detection finds, every chunk is independent, so the
-chunks of one file (and of every other request) are decoded at once and the batcher merges their model
-calls. Each chunk is decoded by faster-whisper's own window-by-window loop with VAD off (a chunk is
-speech already), so a chunk whose text stops early is resumed where it stopped.
+ended, with that text as its prompt. Cut into independent 30 s chunks instead, a file decodes in
+parallel but every chunk starts without the text before it, and Whisper uses that context (names,
+spelling, punctuation), so the text gets worse. Sections are the middle way: the speech that faster-whisper's own VAD filter keeps
+(:data:`PLAIN_VAD`) is cut at pauses between phrases into a few contiguous sections of about equal
+speech (one per batch row, :func:`~whisperd.engine.faster_whisper.chunking.split_at_pauses`); each
+section is decoded by faster-whisper's own window-by-window loop with its running context (VAD off: a
+section is speech already), and the sections run at once, so the batcher merges their model calls.
+Only the section boundaries lose context. A section whose text stops early is resumed where it stopped.
 
-Every request's chunks share one thread pool owned by the model manager (sized to the batch), so the
-threads in the process are bounded however many long requests run at once; each request keeps at most a
-batch of chunks on it, so that one long file cannot queue all its chunks ahead of other requests.
+Segments go out in order as they are found: those of the first section while it is decoded (a stream
+shows text early), those of the others when their turn comes. Every request's sections share one thread
+pool owned by the model manager (sized to the batch), so the threads in the process are bounded however
+many long requests run at once; each request keeps at most a batch of sections on it, and no section is
+longer than :data:`MAX_SECTION_SECONDS` of speech, so that one long file cannot hold the pool for long.
 
-Because the chunks are independent, a long transcription can also stop and start again between two of
-them: after each chunk (in order) the caller hears a :class:`~whisperd.engine.types.Checkpoint`, and a
-checkpoint of the same cut and options resumes at the next chunk with the segments already handed on.
-This is how a job survives a crash. The text is the same as if it had never stopped, because no chunk
-depends on another one (the language, detected on the first chunk, is kept in the checkpoint).
+Because the sections are independent, a long transcription can also stop and start again between two of
+them: after each section (in order) the caller hears a :class:`~whisperd.engine.types.Checkpoint`, and
+a checkpoint of the same cut and options resumes at the next section with the segments already handed
+on. This is how a job survives a crash. The text is the same as if it had never stopped, because no
+section depends on another one (the language, detected on the first section, is kept in the checkpoint).
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
+import math
+import queue
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, wait
@@ -34,7 +43,7 @@ from typing import Any
 
 from faster_whisper.vad import VadOptions
 
-from whisperd.engine.faster_whisper.chunking import Chunk, Span, pack
+from whisperd.engine.faster_whisper.chunking import Chunk, Span, split_at_pauses
 from whisperd.engine.faster_whisper.language import WINDOW_SECONDS, detect, language_of_window
 from whisperd.engine.faster_whisper.recording import SpeechRecording, check_covered
 from whisperd.engine.types import (
@@ -51,13 +60,14 @@ from whisperd.engine.types import (
 )
 
 __all__ = [
-    "CHUNK_VAD",
+    "MAX_SECTION_SECONDS",
+    "PHRASE_VAD",
     "PLAIN_VAD",
     "SessionFactory",
     "chunk_segment",
     "layout_of",
     "speech_as_one",
-    "speech_chunks",
+    "speech_sections",
     "to_segment",
     "transcribe_chunks",
     "vad_options",
@@ -67,15 +77,20 @@ SessionFactory = Callable[[], contextlib.AbstractContextManager[None]]
 """Enters the request's batching session on the calling thread (a no-op without batching)."""
 
 
-CHUNK_VAD = VadOptions(max_speech_duration_s=WINDOW_SECONDS, min_silence_duration_ms=160)
-"""faster-whisper's ``BatchedInferencePipeline`` settings: never beyond one window, split at every short
-pause so that a chunk rarely cuts a word."""
+PHRASE_VAD = VadOptions(max_speech_duration_s=WINDOW_SECONDS, min_silence_duration_ms=160)
+"""faster-whisper's ``BatchedInferencePipeline`` settings, split at every short pause: the pauses between
+phrases where a long file may be cut into sections without cutting a word."""
 
 PLAIN_VAD = VadOptions()
 """faster-whisper's own defaults for ``transcribe(vad_filter=True)``: what a long file decoded window
 after window keeps."""
 
-check_covered(CHUNK_VAD, PLAIN_VAD)
+check_covered(PHRASE_VAD, PLAIN_VAD)
+
+MAX_SECTION_SECONDS = 150.0
+"""The most speech in one section. Longer sections lose less context at their edges, but a section is
+also what a job resumes from after a crash and what one request holds a pool thread with: an hour of
+speech becomes 24 sections, a batch of them at a time."""
 
 
 def vad_options(base: VadOptions, settings: VadSettings | None) -> VadOptions:
@@ -92,11 +107,24 @@ def vad_options(base: VadOptions, settings: VadSettings | None) -> VadOptions:
     )
 
 
-def speech_chunks(recording: SpeechRecording, settings: VadSettings | None = None) -> list[Chunk]:
-    """The speech of ``recording`` packed into chunks of at most one window (:data:`CHUNK_VAD`)."""
-    options = vad_options(CHUNK_VAD, settings)
-    spans = [Span(int(t["start"]), int(t["end"])) for t in recording.kept.timestamps(options)]
-    return pack(spans, WINDOW_SECONDS, SAMPLE_RATE)
+def speech_sections(
+    recording: SpeechRecording, count: int, settings: VadSettings | None = None
+) -> list[Chunk]:
+    """All the speech of ``recording`` as faster-whisper's VAD filter keeps it (:data:`PLAIN_VAD`), cut
+    at the pauses between the phrases :data:`PHRASE_VAD` finds into ``count`` sections, or more where
+    that would make one longer than :data:`MAX_SECTION_SECONDS`.
+
+    The sections' audio, joined, is what faster-whisper decodes for the whole file; cut at the sections'
+    boundaries, the file decodes ``count`` times faster on a batch, and only those boundaries lose the
+    previous text (bench/results/2026-12-01-longform-sections.md).
+    """
+    speech = speech_as_one(recording, settings)
+    if speech is None:
+        return []
+    options = vad_options(PHRASE_VAD, settings)
+    phrases = [Span(int(t["start"]), int(t["end"])) for t in recording.kept.timestamps(options)]
+    pauses = [(a.end + b.start) // 2 for a, b in itertools.pairwise(phrases) if b.start > a.end]
+    return split_at_pauses(speech, pauses, max(count, math.ceil(speech.seconds / MAX_SECTION_SECONDS)))
 
 
 def speech_as_one(recording: SpeechRecording, settings: VadSettings | None = None) -> Chunk | None:
@@ -165,34 +193,41 @@ def transcribe_chunks(
 
     checkpoint(start)
     chunk_kwargs = {**kwargs, "language": language, "vad_filter": False}
-    futures: list[Future[list[tuple[Any, Chunk]]]] = []
-    future: Future[list[tuple[Any, Chunk]]] | None = None
-    handed = 0  # futures whose segments are handed on
+    outputs: list[_Output] = []
+    futures: list[Future[None]] = []
+    handed = 0  # sections whose segments are all handed on
     room = threading.Semaphore(max(1, window))
-    stop = CancelToken()  # the chunks' own token: a failed chunk stops its siblings, not the caller
+    stop = CancelToken()  # the sections' own token: a failed one stops its siblings, not the caller
     forget = cancel.on_cancel(stop.cancel)
 
     def hand_on(block: bool) -> None:
+        """Hand on the segments found so far, in order (all of them when ``block``)."""
         nonlocal handed
-        while handed < len(futures) and (block or futures[handed].done()):
+        while handed < len(outputs):
             stop.check()
-            for raw, piece in futures[handed].result():
+            output = outputs[handed]
+            for raw, piece in output.drain(block):
                 segment = finish(chunk_segment(len(segments), raw, piece))
                 segments.append(segment)
                 if on_segment is not None:
                     on_segment(segment)
+            if not output.ended:
+                return
             handed += 1
             checkpoint(start + handed)
 
     try:
         for chunk in chunks[start:]:
-            room.acquire()  # released when one of this request's chunks ends
+            while not room.acquire(timeout=0.1):  # released when one of this request's sections ends
+                hand_on(block=False)
             stop.check()
-            future = pool.submit(_decode_chunk, model, chunk, recording, chunk_kwargs, session, stop)
+            output = _Output()
+            future = pool.submit(_decode_chunk, model, chunk, recording, chunk_kwargs, session, stop, output)
             future.add_done_callback(lambda _: room.release())
+            outputs.append(output)
             futures.append(future)
             if options.early_text and len(futures) == 1:
-                futures[0].result()  # streaming: the first text before the full batches
+                output.first.wait()  # streaming: the first text before the others fill the batches
             hand_on(block=False)
         hand_on(block=True)
     except BaseException:
@@ -203,11 +238,11 @@ def transcribe_chunks(
         raise
     finally:
         forget()
-        # a chunk's exception (Cancelled) is kept by its future, and its traceback holds this frame:
-        # drop the futures, so that exception -> frame -> futures -> exception is no cycle that would keep
-        # the model alive until the next garbage collection
+        # a chunk's exception (Cancelled) is kept by its output, and its traceback holds this frame:
+        # drop them, so that exception -> frame -> outputs -> exception is no cycle that would keep the
+        # model alive until the next garbage collection
         futures.clear()
-        future = None
+        outputs.clear()
     return Transcript(
         segments=segments,
         language=language,
@@ -222,6 +257,41 @@ def _resumable(resume: Resume, layout: str, chunks: int) -> bool:
     return point.layout == layout and 0 < point.chunks <= chunks and len(resume.segments) == point.segments
 
 
+class _Output:
+    """One section's segments as its thread finds them, read in order by the request's thread."""
+
+    _END = object()
+
+    def __init__(self) -> None:
+        self._items: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.first = threading.Event()
+        """Set at the first segment (or the end): when a stream may go on."""
+        self.ended = False
+        """The section's last segment (or its failure) has been read."""
+
+    def put(self, item: tuple[Any, Chunk]) -> None:
+        self._items.put(item)
+        self.first.set()
+
+    def close(self, error: BaseException | None = None) -> None:
+        self._items.put(error if error is not None else self._END)
+        self.first.set()
+
+    def drain(self, block: bool = True) -> Iterator[tuple[Any, Chunk]]:
+        """The segments found so far (``block``: every one until the section ends); a failure is raised."""
+        while not self.ended:
+            try:
+                item = self._items.get(block=block)
+            except queue.Empty:
+                return
+            if item is self._END or isinstance(item, BaseException):
+                self.ended = True
+                if isinstance(item, BaseException):
+                    raise item
+                return
+            yield item
+
+
 def _decode_chunk(
     model: Any,
     chunk: Chunk,
@@ -229,21 +299,28 @@ def _decode_chunk(
     kwargs: dict[str, Any],
     session: SessionFactory,
     cancel: CancelToken,
-) -> list[tuple[Any, Chunk]]:
-    """The raw segments of one chunk, each with the chunk (or the part of it) it was decoded from.
+    output: _Output,
+) -> None:
+    """The raw segments of one chunk, each with the chunk (or the part of it) it was decoded from, put
+    on ``output`` as they come.
 
     Speech that the chunk's text never reached (Whisper ended early and called the rest silence) is
     decoded again on its own, at most twice, so that no sentence is lost at the end of a chunk.
     """
-    pieces: list[tuple[Any, Chunk]] = []
-    part: Chunk | None = chunk
-    for _ in range(3):  # the chunk, then at most twice the speech its text did not reach
-        if part is None:
-            break
-        found = _decode_part(model, part, recording, kwargs, session, cancel)
-        pieces += [(raw, part) for raw in found]
-        part = part.after(float(found[-1].end)) if found else None  # nothing found: no speech
-    return pieces
+    try:
+        part: Chunk | None = chunk
+        for _ in range(3):  # the chunk, then at most twice the speech its text did not reach
+            if part is None:
+                break
+            last = None
+            for raw in _decode_part(model, part, recording, kwargs, session, cancel):
+                output.put((raw, part))
+                last = raw
+            part = part.after(float(last.end)) if last is not None else None  # nothing found: no speech
+    except BaseException as exc:
+        output.close(exc)
+        raise
+    output.close()
 
 
 def _decode_part(
@@ -253,15 +330,12 @@ def _decode_part(
     kwargs: dict[str, Any],
     session: SessionFactory,
     cancel: CancelToken,
-) -> list[Any]:
-    """faster-whisper's segments for one chunk's audio, stopping between two when asked to."""
+) -> Iterator[Any]:
+    """faster-whisper's segments for one chunk's audio as they are decoded, stopping between two when asked."""
     cancel.check()
-    found = []
     with session():
         raw_segments, _ = model.transcribe(part.audio(recording.fetch), **kwargs)
-        for raw in _checked(raw_segments, cancel):
-            found.append(raw)
-    return found
+        yield from _checked(raw_segments, cancel)
 
 
 def _checked(raw_segments: Any, cancel: CancelToken) -> Iterator[Any]:

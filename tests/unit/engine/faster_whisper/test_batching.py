@@ -21,7 +21,7 @@ from bench.wer import wer
 from tests.support.media import JFK_TEXT
 from whisperd.engine.catalog import CatalogEntry, ModelCatalog
 from whisperd.engine.faster_whisper.adapter import WhisperEngine
-from whisperd.engine.faster_whisper.batching import BatchingWhisper, Scope
+from whisperd.engine.faster_whisper.batching import BatchingWhisper, Scope, context_bucket
 from whisperd.engine.tuning import Placement
 from whisperd.engine.types import DecodeOptions
 from whisperd.media.audio import decode_file
@@ -110,7 +110,7 @@ def held_then_released(
 
 
 def test_a_lone_call_reaches_the_model_unchanged(fake: FakeWhisper, batcher: BatchingWhisper) -> None:
-    prompt = [SOT_PREV, 100, 101, *TASK]
+    prompt = [SOT_PREV, *range(100, 108), *TASK]  # previous text of a bucket's length: nothing to cut
     result = batcher.generate(features(3.0), [prompt], beam_size=5, patience=1.0)
     assert result == [(3.0, prompt)]
     assert fake.calls == [("generate", 1, ([prompt], {"beam_size": 5, "patience": 1.0}))]
@@ -149,12 +149,12 @@ def test_different_decoding_options_are_not_merged(fake: FakeWhisper, batcher: B
     assert [r[0][0] for r in results[1:]] == [1.0, 2.0, 3.0]
 
 
-def test_previous_text_is_cut_to_the_shortest_within_a_factor_of_two(
+def test_previous_text_is_kept_to_its_bucket_alone_or_merged(
     fake: FakeWhisper, batcher: BatchingWhisper
 ) -> None:
-    long_context = [SOT_PREV, *range(100, 160), *TASK]  # 60 previous tokens
-    short_context = [SOT_PREV, *range(200, 240), *TASK]  # 40: same power of two, merges
-    tiny_context = [SOT_PREV, *range(300, 310), *TASK]  # 10: would lose most of the others' context
+    long_context = [SOT_PREV, *range(100, 170), *TASK]  # 70 previous tokens: bucket 64
+    short_context = [SOT_PREV, *range(200, 264), *TASK]  # 64: its bucket exactly, merges with the first
+    tiny_context = [SOT_PREV, *range(300, 310), *TASK]  # 10: bucket 8, a call of its own
     rest = [
         lambda: batcher.generate(features(1.0), [long_context], beam_size=5),
         lambda: batcher.generate(features(2.0), [short_context], beam_size=5),
@@ -163,15 +163,26 @@ def test_previous_text_is_cut_to_the_shortest_within_a_factor_of_two(
     results = held_then_released(fake, batcher, lambda: batcher.encode(features(0.0)), rest)
     merged = next(c for c in fake.calls if c[0] == "generate" and c[1] == 2)
     prompts = merged[2][0]
-    assert prompts[0] == [SOT_PREV, *range(120, 160), *TASK]  # the most recent 40 kept
+    assert prompts[0] == [SOT_PREV, *range(106, 170), *TASK]  # the most recent 64 kept
     assert prompts[1] == short_context
-    assert results[3] == [(3.0, tiny_context)]
-    assert batcher.stats.truncated_prompts == 1
+    assert results[3] == [(3.0, [SOT_PREV, *range(302, 310), *TASK])]
+    assert batcher.stats.truncated_prompts == 2
+
+    # Alone, the same prompt is cut the same way: the text does not depend on the load.
+    alone = batcher.generate(features(1.0), [long_context], beam_size=5)
+    assert alone == [(1.0, [SOT_PREV, *range(106, 170), *TASK])]
+
+
+@pytest.mark.parametrize(
+    ("length", "bucket"), [(0, 0), (7, 0), (8, 8), (63, 32), (64, 64), (222, 192), (223, 223)]
+)
+def test_context_buckets(length: int, bucket: int) -> None:
+    assert context_bucket(length) == bucket
 
 
 def test_exact_prompts_are_never_cut(fake: FakeWhisper, batcher: BatchingWhisper) -> None:
-    hotword_prompt = [SOT_PREV, *range(100, 160), *TASK]
-    other = [SOT_PREV, *range(200, 240), *TASK]
+    hotword_prompt = [SOT_PREV, *range(100, 160), *TASK]  # 60 tokens, not a bucket's length: kept whole
+    other = [SOT_PREV, *range(200, 232), *TASK]
 
     def exact() -> Any:
         with batcher.exact_prompts():
@@ -186,7 +197,7 @@ def test_exact_prompts_are_never_cut(fake: FakeWhisper, batcher: BatchingWhisper
 
 def test_a_failing_merged_call_fails_only_its_own_caller(fake: FakeWhisper, batcher: BatchingWhisper) -> None:
     fake.poison = 999
-    good, bad = [SOT_PREV, 500, *TASK], [SOT_PREV, 999, *TASK]
+    good, bad = [SOT_PREV, *range(500, 508), *TASK], [SOT_PREV, *range(992, 1000), *TASK]
     rest = [
         lambda: batcher.generate(features(1.0), [good], beam_size=5),
         lambda: batcher.generate(features(2.0), [bad], beam_size=5),

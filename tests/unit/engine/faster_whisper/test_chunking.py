@@ -1,4 +1,4 @@
-"""Packing speech spans into chunks, and chunk times back to recording times (pure logic)."""
+"""Cutting speech into sections at pauses, and chunk times back to recording times (pure logic)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from whisperd.engine.faster_whisper.chunking import Chunk, Span, pack
+from whisperd.engine.faster_whisper.chunking import Chunk, Span, split_at_pauses
 
 RATE = 16_000
 
@@ -19,33 +19,6 @@ def spans_from(lengths_and_gaps: list[tuple[int, int]]) -> list[Span]:
         spans.append(Span(position, position + length))
         position += length
     return spans
-
-
-def test_pack_keeps_order_and_the_limit() -> None:
-    spans = spans_from([(10 * RATE, RATE), (12 * RATE, RATE), (9 * RATE, RATE), (20 * RATE, RATE)])
-    chunks = pack(spans, max_seconds=30)
-    assert [len(c.spans) for c in chunks] == [2, 2]  # 10+12 fit, +9 would be 31 s; then 9+20
-    assert [s for c in chunks for s in c.spans] == spans
-    assert all(c.seconds <= 30 for c in chunks)
-
-
-def test_a_span_over_the_limit_is_a_chunk_alone() -> None:
-    spans = spans_from([(5 * RATE, 0), (31 * RATE, RATE), (5 * RATE, RATE)])
-    assert [len(c.spans) for c in pack(spans, max_seconds=30)] == [1, 1, 1]
-
-
-def test_nothing_to_pack() -> None:
-    assert pack([], 30) == []
-    assert pack([Span(5, 5)], 30) == []
-
-
-@given(st.lists(st.tuples(st.integers(1, 40 * RATE), st.integers(0, 5 * RATE)), max_size=30))
-def test_pack_loses_nothing_and_respects_the_limit(parts: list[tuple[int, int]]) -> None:
-    spans = spans_from(parts)
-    chunks = pack(spans, max_seconds=30)
-    assert [s for c in chunks for s in c.spans] == spans
-    for chunk in chunks:
-        assert chunk.samples <= 30 * RATE or len(chunk.spans) == 1
 
 
 def test_chunk_audio_joins_its_spans() -> None:
@@ -98,3 +71,32 @@ def test_the_rest_after_the_last_text_starts_at_a_span() -> None:
     assert chunk.after(17.8) is None  # timestamps a little early: the last span was read
     assert chunk.after(0.0, least=30) is None  # too little speech left to be worth a window
     assert Chunk((Span(0, RATE),)).after(0.0) is None  # a single span: nothing after it
+
+
+def test_sections_are_cut_at_the_pause_nearest_each_equal_share() -> None:
+    # speech at 1-11 s, 12-24 s, 25-34 s and 35-55 s: 51 s in all
+    speech = Chunk(
+        tuple(spans_from([(10 * RATE, RATE), (12 * RATE, RATE), (9 * RATE, RATE), (20 * RATE, RATE)]))
+    )
+    # pauses between the phrases: in the three silences, and one inside the long last span
+    pauses = [int(11.5 * RATE), int(24.5 * RATE), int(34.5 * RATE), 45 * RATE]
+    first, second = split_at_pauses(speech, pauses, 2)
+    assert first.spans == speech.spans[:2]  # 22 s of speech before 24.5 s: the nearest to half of 51
+    assert second.spans == speech.spans[2:]
+    four = split_at_pauses(speech, pauses, 4)
+    assert [c.samples // RATE for c in four] == [10, 12, 19, 10]
+    assert four[-1].spans == (Span(45 * RATE, 55 * RATE),)  # a pause inside a span splits that span
+    assert sum(c.samples for c in four) == speech.samples
+
+
+@given(
+    st.lists(st.tuples(st.integers(RATE, 20 * RATE), st.integers(0, 2 * RATE)), min_size=1, max_size=20),
+    st.integers(1, 10),
+)
+def test_sections_lose_nothing_and_keep_order(parts: list[tuple[int, int]], count: int) -> None:
+    speech = Chunk(tuple(spans_from(parts)))
+    pauses = [(a.end + b.start) // 2 for a, b in zip(speech.spans, speech.spans[1:], strict=False)]
+    cut = split_at_pauses(speech, pauses, count)
+    assert 1 <= len(cut) <= count
+    assert [s for c in cut for s in c.spans] == list(speech.spans)  # cut only between spans here
+    assert split_at_pauses(speech, [], count) == [speech]

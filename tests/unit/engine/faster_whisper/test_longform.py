@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from whisperd.engine.catalog import CatalogEntry, ModelCatalog
+from whisperd.engine.faster_whisper import longform
 from whisperd.engine.faster_whisper.adapter import WhisperEngine
 from whisperd.engine.tuning import Placement
 from whisperd.engine.types import Cancelled, CancelToken, Checkpoint, DecodeOptions, Resume, Segment
@@ -127,9 +128,11 @@ def test_a_checkpoint_of_other_work_starts_from_the_beginning(
 
 
 def test_one_long_file_keeps_at_most_a_batch_of_chunks_on_the_shared_pool(
-    tiny: CatalogEntry, recording: np.ndarray
+    tiny: CatalogEntry, recording: np.ndarray, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The pool is shared by every request: a job of an hour must not queue all its chunks ahead of others."""
+    """The pool is shared by every request: a job of an hour must not queue all its sections ahead of
+    others (sections made short here, so that this recording has more of them than the batch)."""
+    monkeypatch.setattr(longform, "MAX_SECTION_SECONDS", 30.0)
     pool = CountingPool(8)
     engine = _engine(tiny, 2, pool)
     try:
