@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pytest
 import srt
 from bench.wer import wer
 from playwright.sync_api import expect
@@ -19,6 +21,20 @@ from tests.web.browser import JOB_SECONDS, WebPage
 def _web_jobs(server: RunningServer) -> list[dict[str, object]]:
     listed = httpx.get(f"{server.api_url}/audio/jobs", params={"limit": 100}).json()["data"]
     return [job for job in listed if (job.get("metadata") or {}).get("source") == "web"]
+
+
+@pytest.fixture(autouse=True)
+def _no_web_jobs_left(server: RunningServer) -> Iterator[None]:
+    """The page finds its jobs again on load: the other pages of this server must not see these."""
+    yield
+
+    def deleted() -> bool:
+        left = _web_jobs(server)
+        for job in left:  # a running job is cancelled by a first DELETE, then deleted by the next
+            httpx.delete(f"{server.api_url}/audio/jobs/{job['id']}", timeout=30)
+        return not left
+
+    wait_until(deleted, "the page's jobs deleted after the test", timeout=60, every=0.5)
 
 
 def test_a_background_job_survives_a_reload_with_its_downloads(

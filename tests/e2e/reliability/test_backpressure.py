@@ -30,7 +30,8 @@ def one_slot(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> Itera
 
 @pytest.fixture(scope="module")
 def long_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return long_speech(tmp_path_factory.mktemp("long") / "jfk-x4.wav", 4)
+    """Long enough (2 min) that the running request still runs while the next ones arrive, under load too."""
+    return long_speech(tmp_path_factory.mktemp("long") / "jfk-x12.wav", 12)
 
 
 def _post(

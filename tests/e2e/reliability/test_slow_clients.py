@@ -48,7 +48,7 @@ def test_trickling_clients_are_refused_beyond_the_cap_and_dropped(guarded: Runni
         held = [s for s in sockets if s not in refused]
         # one byte every second: under the stall limit, far under the minimum rate once the grace ends
         dropped: dict[int, bytes] = {}
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 30  # about 4 s on an idle machine; room for a loaded one
         while len(dropped) < len(held):
             assert time.monotonic() < deadline, f"{len(held) - len(dropped)} trickling uploads still held"
             for sock in held:
