@@ -39,6 +39,7 @@ class _Turn:
     first_delta: float | None = None
     completed: float | None = None
     transcript: str = ""
+    failed: bool = False
 
 
 @dataclass
@@ -87,15 +88,18 @@ async def _stream(server: Server, audio: bytes) -> _Session:
                 await asyncio.sleep(max(0.0, began + (index + 1) * STEP_SECONDS - time.monotonic()))
 
         sender = asyncio.create_task(send())
-        while True:
-            try:
-                message = json.loads(await asyncio.wait_for(socket.recv(), 120))
-            except TimeoutError:
-                break
-            _note(session, message, time.monotonic())
+        quiet_since = time.monotonic()
+        while time.monotonic() - quiet_since < 120:
+            # the last turn's text may arrive before the last audio is sent: look again once a second
             done = all(t.completed is not None for t in session.turns.values() if t.stopped is not None)
             if sender.done() and done and session.turns:
                 break
+            try:
+                message = json.loads(await asyncio.wait_for(socket.recv(), 1.0))
+            except TimeoutError:
+                continue
+            quiet_since = time.monotonic()
+            _note(session, message, quiet_since)
         await sender
     return session
 
@@ -114,6 +118,9 @@ def _note(session: _Session, event: dict[str, Any], now: float) -> None:
     elif kind == "conversation.item.input_audio_transcription.completed":
         turn.completed = now
         turn.transcript = str(event.get("transcript", ""))
+    elif kind == "conversation.item.input_audio_transcription.failed":
+        turn.completed = now  # no text will come: counted as a failed turn, not waited for
+        turn.failed = True
 
 
 def _offline(server: Server, clip: Clip) -> float:
@@ -135,7 +142,10 @@ def _row(server: Server, clips: list[Clip]) -> LiveRow:
         t.first_delta - t.started for s in sessions for t in s.turns.values() if t.first_delta and t.started
     ]
     completions = [
-        t.completed - t.stopped for s in sessions for t in s.turns.values() if t.completed and t.stopped
+        t.completed - t.stopped
+        for s in sessions
+        for t in s.turns.values()
+        if t.completed and t.stopped and not t.failed
     ]
     live = [" ".join(t.transcript for t in s.turns.values() if t.completed) for s in sessions]
     return LiveRow(

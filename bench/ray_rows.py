@@ -46,6 +46,7 @@ def start_ray_whisperd(cache_dir: Path, folder: Path, replicas: int) -> tuple[Se
         "WHISPERD_CACHE_DIR": str(cache_dir),
         "WHISPERD_LOG_DIR": str(folder / "logs-ray"),
         "WHISPERD_TEMP_DIR": str(folder),
+        "WHISPERD_JOBS": "false",  # the bench sends no jobs, and a cluster serves none
         "RAY_TMPDIR": str(ray_dir),
         "PYTHONUNBUFFERED": "1",
     }

@@ -125,6 +125,7 @@ def start_whisperd(
         "WHISPERD_CACHE_DIR": str(cache_dir),
         "WHISPERD_LOG_DIR": str(folder / f"logs-{profile}"),
         "WHISPERD_TEMP_DIR": str(folder),
+        "WHISPERD_JOBS": "false",  # two servers side by side; the bench sends no jobs
         "PYTHONUNBUFFERED": "1",
         **(extra_env or {}),
     }

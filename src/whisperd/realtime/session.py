@@ -79,7 +79,7 @@ class LiveLimits:
     max_turn_seconds: float = 30.0
     max_buffer_seconds: float = 300.0
     """Audio a client may append before it commits (turn detection off)."""
-    max_pending_turns: int = 4
+    max_pending_turns: int = 8
     idle_seconds: float = 60.0
     max_session_seconds: float = 3600.0
 
