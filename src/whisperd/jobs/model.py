@@ -38,7 +38,7 @@ DeliveryStatus = Literal["pending", "delivered", "failed"]
 
 
 def new_id(prefix: str) -> str:
-    """``job_`` or ``msg_`` and 24 random hex digits: unguessable, so an id reveals no other job."""
+    """``job_`` (a job) or ``evt_`` (a webhook event) and 24 random hex digits: unguessable, so an id reveals no other job."""
     return f"{prefix}_{secrets.token_hex(12)}"
 
 
