@@ -56,7 +56,12 @@ from whisperd.realtime.protocol import (
 from whisperd.realtime.turns import TurnDetector, TurnSettings
 from whisperd.service.transcription import Samples, Transcription, TranscriptionRequest
 
-__all__ = ["LiveLimits", "RealtimeSession", "TurnObserver"]
+__all__ = [
+    "LiveLimits",
+    "RealtimeSession",
+    "TurnObserver",
+    "draft_spacing",
+]
 
 logger = logging.getLogger("whisperd")
 
@@ -100,6 +105,17 @@ class _Turn:
     early_token: CancelToken | None = None
 
 
+def draft_spacing(partial_seconds: float, draft_cost: float, sessions: int) -> float:
+    """Seconds of audio between two drafts of one session's turn.
+
+    Drafts are best effort; the turns' final text is not. Spaced by twice their own cost times the
+    sessions open, the drafts of every session together take at most half of the server's time, however
+    many sessions there are (one session's own rule alone let four sessions' drafts take all of it, and
+    their final texts waited behind them: bench/results/2026-12-01-vm-2cpu.md).
+    """
+    return max(partial_seconds, 2 * draft_cost * max(1, sessions))
+
+
 class RealtimeSession:
     """The state of one live session; framework-free (the socket adapter feeds it and sends its events)."""
 
@@ -112,8 +128,11 @@ class RealtimeSession:
         dialect: Dialect,
         limits: LiveLimits,
         observer: TurnObserver | None = None,
+        sessions: Callable[[], int] = lambda: 1,
     ) -> None:
+        """``sessions`` counts the live sessions open in the process: their drafts share one budget."""
         self._service = service
+        self._sessions = sessions
         self._send = send
         self._new_scorer = scorer
         self.dialect = dialect
@@ -392,7 +411,7 @@ class RealtimeSession:
         turn = self._turn
         if turn is None or self._paused or (self._draft is not None and not self._draft.done()):
             return
-        spacing = max(self.limits.partial_seconds, 2 * self._draft_cost)  # drafts take at most half the time
+        spacing = draft_spacing(self.limits.partial_seconds, self._draft_cost, self._sessions())
         if self._received - self._last_draft_at < spacing * SAMPLE_RATE:
             return
         if self._received - turn.start > self.limits.max_turn_seconds * SAMPLE_RATE:

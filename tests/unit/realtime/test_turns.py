@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from whisperd.realtime.session import draft_spacing
 from whisperd.realtime.turns import WINDOW, TurnDetector, TurnEvent, TurnSettings
 
 MS = 16  # samples per millisecond at 16 kHz
@@ -50,3 +51,10 @@ def test_padding_never_reaches_before_the_last_turn() -> None:
     detector.reset(20 * WINDOW)
     (started,) = detector.feed([0.9])
     assert started.sample == 20 * WINDOW
+
+
+def test_drafts_of_every_session_share_half_the_time() -> None:
+    assert draft_spacing(0.5, 0.1, 1) == 0.5, "a cheap draft: the partial-text period"
+    assert draft_spacing(0.5, 0.4, 1) == 0.8, "one session: twice its cost"
+    assert draft_spacing(0.5, 0.4, 4) == 3.2, "four sessions: each four times further apart"
+    assert draft_spacing(0.5, 0.4, 0) == 0.8
