@@ -228,7 +228,7 @@ def _header(
             "`beam_size=5`, one request -> one `model.transcribe` (no VAD)",
             f"- whisperd: profiles {', '.join(args.profiles)} (accurate: beam 5; fast: greedy; both VAD on); "
             f"batching {'on' if settings.batching else 'off'}, batch {batch}, audio over "
-            f"{settings.chunk_seconds:.0f} s decoded as VAD chunks side by side; "
+            f"{settings.chunk_seconds:.0f} s decoded as sections of speech side by side; "
             f"default profile `{settings.profile}`",
             f"- mode: {'quick (development)' if args.quick else 'full'}; requests alternate reference / "
             "whisperd / in-process; latencies are medians; WER is the mean over the clips of a row",
