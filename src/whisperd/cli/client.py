@@ -139,17 +139,22 @@ class WhisperdClient:
         """One request to the server; while it restarts, loads or is busy, retried for ``retry_seconds``
         (only what is safe to repeat: reads, deletes, and submits that carry an idempotency key).
         Raises ServerError for any answer that is not a success."""
+        url = self.root + path
+        return self._retried(lambda: self._http.request(method, url, **kwargs), url, retry=retry)
+
+    def _retried(self, attempt: Callable[[], httpx.Response], url: str, *, retry: bool) -> httpx.Response:
+        """``attempt()`` until it succeeds, the way :meth:`send` describes; the one retry policy."""
         deadline = time.monotonic() + (self.retry_seconds if retry else 0)
         while True:
             try:
-                response = self._http.request(method, self.root + path, **kwargs)
+                response = attempt()
             except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
                 if time.monotonic() < deadline:
                     time.sleep(1.0)
                     continue
                 raise self._unreachable(exc) from None
             except httpx.HTTPError as exc:
-                raise ServerError(f"request to {self.root}{path} failed: {exc}") from None
+                raise ServerError(f"request to {url} failed: {exc}") from None
             if response.status_code in _TRANSIENT_STATUS and time.monotonic() < deadline:
                 time.sleep(min(_retry_after(response), max(0.1, deadline - time.monotonic())))
                 continue
@@ -174,25 +179,13 @@ class WhisperdClient:
             data["language"] = language
         size = path.stat().st_size
         report = None if on_upload is None else _sized(on_upload, size)
-        deadline = time.monotonic() + self.retry_seconds
-        while True:
-            try:
-                with path.open("rb") as handle:
-                    upload: Any = handle if report is None else CountingReader(handle, report)
-                    response = self._http.post(endpoint, files={"file": (path.name, upload)}, data=data)
-            except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
-                if time.monotonic() < deadline:
-                    time.sleep(1.0)
-                    continue
-                raise self._unreachable(exc) from None
-            except httpx.HTTPError as exc:
-                raise ServerError(f"request to {endpoint} failed: {exc}") from None
-            if response.status_code in _TRANSIENT_STATUS and time.monotonic() < deadline:
-                time.sleep(min(_retry_after(response), max(0.1, deadline - time.monotonic())))
-                continue
-            if response.is_success:
-                return response.content
-            raise self._refused(response)
+
+        def attempt() -> httpx.Response:  # the file is read again from its start at each attempt
+            with path.open("rb") as handle:
+                upload: Any = handle if report is None else CountingReader(handle, report)
+                return self._http.post(endpoint, files={"file": (path.name, upload)}, data=data)
+
+        return self._retried(attempt, endpoint, retry=True).content
 
     def _unreachable(self, exc: httpx.HTTPError) -> ServerError:
         return ServerError(

@@ -62,6 +62,33 @@ class JobSpec:
     webhook_url: str | None = None
     metadata: dict[str, str] | None = None
 
+    @classmethod
+    def of(
+        cls,
+        request: TranscriptionRequest,
+        *,
+        response_format: ResponseFormat,
+        filename: str,
+        webhook_url: str | None,
+        metadata: dict[str, str] | None,
+    ) -> JobSpec:
+        """The spec that stores ``request`` (the fields a job keeps: :meth:`request` rebuilds it)."""
+        return cls(
+            task=request.task,
+            model=request.model or "whisper-1",
+            language=request.language,
+            prompt=request.prompt,
+            temperature=request.temperature,
+            word_timestamps=request.word_timestamps,
+            hotwords=request.hotwords,
+            keywords=request.keywords,
+            languages=request.languages,
+            response_format=response_format,
+            filename=filename,
+            webhook_url=webhook_url,
+            metadata=metadata,
+        )
+
     def request(self) -> TranscriptionRequest:
         """The transcription service's request for this job."""
         return TranscriptionRequest(

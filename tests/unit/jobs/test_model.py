@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from whisperd.jobs.codec import (
 from whisperd.jobs.events import JobEvents
 from whisperd.jobs.files import DataDirInUse, JobFiles
 from whisperd.jobs.model import Attempt, Job, JobSpec, WebhookState, job_object
+from whisperd.service.transcription import TranscriptionRequest
 
 
 def test_the_job_object() -> None:
@@ -131,3 +133,22 @@ def test_followers_are_bounded_and_see_the_latest_state() -> None:
         assert events.open == 0
 
     asyncio.run(scenario())
+
+
+def test_a_spec_stores_the_request_it_was_made_of() -> None:
+    """The wire -> request mapping is the HTTP routes' (one place); a job keeps the request's fields and
+    rebuilds the same request when it runs, also after a round trip through the store's JSON."""
+    request = TranscriptionRequest(
+        task="translate",
+        model="base",
+        language="de",
+        prompt="Namen",
+        temperature=0.2,
+        word_timestamps=True,
+        hotwords="ComfyUI",
+        keywords=("ComfyUI", "whisperd"),
+        languages=("de", "en"),
+    )
+    spec = JobSpec.of(request, response_format="srt", filename="a.ogg", webhook_url=None, metadata=None)
+    assert spec.request() == request
+    assert JobSpec.from_dict(json.loads(json.dumps(spec.to_dict()))).request() == request

@@ -34,6 +34,7 @@ from whisperd.http.protocol import (
     job_form_schema,
     parse_job_params,
 )
+from whisperd.http.requests import service_request
 from whisperd.http.responses import EventStream, sse
 from whisperd.http.routes import runtime_of
 from whisperd.http.upload import receive_form
@@ -151,16 +152,8 @@ async def _spec(runtime: Runtime, jobs: Jobs, params: JobParams, filename: str) 
     check_diarization(params, diarize=False)
     await jobs.service.model_for(params.model)
     webhook = None if params.webhook_url is None else await jobs.webhook_target(params.webhook_url)
-    return JobSpec(
-        task=params.task,
-        model=params.model,
-        language=params.language,
-        prompt=params.prompt,
-        temperature=params.temperature,
-        word_timestamps="word" in params.timestamp_granularities,
-        hotwords=params.hotwords,
-        keywords=tuple(k for k in params.keywords if k.strip()),
-        languages=tuple(params.languages),
+    return JobSpec.of(
+        service_request(params, params.task),
         response_format=params.response_format,
         filename=sanitize(filename)[:255] or "audio",
         webhook_url=webhook,

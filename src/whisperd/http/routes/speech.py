@@ -11,18 +11,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.requests import ClientDisconnect
 
-from whisperd.engine.types import Cancelled, CancelToken, Segment, Task, Transcript, VadSettings
+from whisperd.engine.types import Cancelled, CancelToken, Segment, Task, Transcript
 from whisperd.errors import InternalError, MissingFile, WhisperdError
 from whisperd.http.middleware.observe import record_of
 from whisperd.http.protocol import (
     ErrorResponse,
-    ServerVadChunking,
     TranscriptionDiarized,
     TranscriptionJSON,
     TranscriptionParams,
@@ -31,13 +30,13 @@ from whisperd.http.protocol import (
     form_schema,
     parse_params,
 )
+from whisperd.http.requests import service_request
 from whisperd.http.responses import EventStream, sse
 from whisperd.http.routes import runtime_of
 from whisperd.http.upload import receive_form
 from whisperd.media.formats import CONTENT_TYPES, diarized_segment, logprob_entries, render, segment_id
 from whisperd.observability.logs import sanitize
 from whisperd.observability.record import RequestRecord
-from whisperd.service.diarizing import KnownSpeaker
 from whisperd.service.transcription import TranscriptionRequest, TranscriptStream, UploadedFile
 
 __all__ = ["create_transcription", "create_translation", "router"]
@@ -112,7 +111,7 @@ async def _handle(request: Request, task: Task) -> Response:
             raise MissingFile
         record.file, record.bytes = sanitize(form.upload.filename), form.upload.size
         record.response_format = params.response_format
-        wanted = _request(params, task, diarize)
+        wanted = service_request(params, task, diarize=diarize)
         audio = UploadedFile(form.upload.path)
         cancel = CancelToken()
         if params.stream:
@@ -142,38 +141,6 @@ async def _handle(request: Request, task: Task) -> Response:
         return Response(status_code=499)
     finally:
         form.cleanup()
-
-
-def _request(params: TranscriptionParams, task: Task, diarize: bool) -> TranscriptionRequest:
-    """The wire parameters as the service's request."""
-    return TranscriptionRequest(
-        task=task,
-        model=params.model,
-        language=params.language,
-        prompt=params.prompt,
-        temperature=params.temperature,
-        word_timestamps="word" in params.timestamp_granularities,
-        hotwords=params.hotwords,
-        keywords=tuple(k for k in params.keywords if k.strip()),
-        languages=tuple(params.languages),
-        logprobs="logprobs" in params.include,
-        vad=_vad(params.chunking_strategy),
-        stream=params.stream,
-        diarize=diarize,
-        known_speakers=tuple(
-            KnownSpeaker(name, reference)
-            for name, reference in zip(
-                params.known_speaker_names, params.known_speaker_references, strict=True
-            )
-        ),
-    )
-
-
-def _vad(strategy: Literal["auto"] | ServerVadChunking | None) -> VadSettings | None:
-    """``chunking_strategy`` as the engine's cut settings (``auto``: the server's own)."""
-    if not isinstance(strategy, ServerVadChunking):
-        return None
-    return VadSettings(strategy.threshold, strategy.silence_duration_ms, strategy.prefix_padding_ms)
 
 
 async def _until_disconnect(request: Request, cancel: CancelToken, work: Awaitable[T]) -> T:
