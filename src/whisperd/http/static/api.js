@@ -52,15 +52,19 @@ export class Api {
     return headers;
   }
 
-  /** GET a JSON document; resolves to {status, body} for 2xx and 503 (health while loading). */
-  async get(path, { signal } = {}) {
-    let response;
+  /** One GET with the key, not cached; a network failure is an ApiError with status 0. */
+  async #fetchGet(path, signal) {
     try {
-      response = await fetch(path, { headers: this.#authorize({}), cache: "no-store", signal });
+      return await fetch(path, { headers: this.#authorize({}), cache: "no-store", signal });
     } catch (error) {
       if (error.name === "AbortError") throw error;
       throw new ApiError(0, `Cannot reach ${location.origin}`);
     }
+  }
+
+  /** GET a JSON document; resolves to {status, body} for 2xx and 503 (health while loading). */
+  async get(path, { signal } = {}) {
+    const response = await this.#fetchGet(path, signal);
     const text = await response.text();
     if (!response.ok && response.status !== 503) {
       throw errorFrom(response.status, text, response.headers.get("Retry-After"));
@@ -104,13 +108,7 @@ export class Api {
    * do); calls `onEvent(payload)` per event and resolves when the server ends the stream.
    */
   async events(path, { signal, onEvent }) {
-    let response;
-    try {
-      response = await fetch(path, { headers: this.#authorize({}), cache: "no-store", signal });
-    } catch (error) {
-      if (error.name === "AbortError") throw error;
-      throw new ApiError(0, `Cannot reach ${location.origin}`);
-    }
+    const response = await this.#fetchGet(path, signal);
     if (!response.ok) {
       throw errorFrom(response.status, await response.text(), response.headers.get("Retry-After"));
     }
