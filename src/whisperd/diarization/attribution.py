@@ -86,19 +86,7 @@ def attribute(
         for index in range(1, len(segment_words) + 1):
             if index == len(segment_words) or own[index] != own[start]:
                 part = segment_words[start:index]
-                result.append(
-                    (
-                        replace(
-                            segment,
-                            start=part[0].start,
-                            end=part[-1].end,
-                            text="".join(word.word for word in part),
-                            words=part,
-                            tokens=segment.tokens if len(part) == len(segment_words) else [],
-                        ),
-                        own[start],
-                    )
-                )
+                result.append((_part_of(segment, part), own[start]))
                 start = index
     return result
 
@@ -143,16 +131,7 @@ def split_at_pauses(segments: Sequence[Segment], pause: float) -> list[Segment]:
             continue
         for first, last in zip([0, *cuts], [*cuts, len(words)], strict=True):
             part = words[first:last]
-            result.append(
-                replace(
-                    segment,
-                    start=part[0].start,
-                    end=part[-1].end,
-                    text="".join(word.word for word in part),
-                    words=part,
-                    tokens=[],
-                )
-            )
+            result.append(_part_of(segment, part))
     return result
 
 
@@ -165,3 +144,15 @@ def merge_channels(transcripts: Sequence[Transcript], *, pause: float = 0.6) -> 
         if segment.text.strip()
     ]
     return sorted(labelled, key=lambda item: (item[0].start, item[1]))
+
+
+def _part_of(segment: Segment, part: list[Word]) -> Segment:
+    """``segment`` cut down to the words ``part``; its tokens stay only when nothing was cut."""
+    return replace(
+        segment,
+        start=part[0].start,
+        end=part[-1].end,
+        text="".join(word.word for word in part),
+        words=part,
+        tokens=segment.tokens if len(part) == len(segment.words) else [],
+    )
