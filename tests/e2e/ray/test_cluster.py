@@ -22,6 +22,7 @@ import openai
 import pytest
 
 from tests.support.media import long_speech, upload
+from tests.support.overload import assert_some_refused, at_once
 from tests.support.ray_cluster import RayServer, start_ray_server
 from tests.support.servers import RunningServer
 
@@ -169,31 +170,13 @@ def test_upload_over_the_limit_is_refused_while_it_streams(cluster: RayServer) -
 
 def test_overload_is_429_with_retry_after(cluster: RayServer, long_clip: Path, jfk: Path) -> None:
     """Two slots and one place in the queue: of six long requests at once, some wait, the rest get 429."""
-    responses: list[httpx.Response] = []
-    lock = threading.Lock()
 
-    def send() -> None:
-        response = httpx.post(
+    def send() -> httpx.Response:
+        return httpx.post(
             f"{cluster.server.api_url}/audio/transcriptions", files={"file": upload(long_clip)}, timeout=300
         )
-        with lock:
-            responses.append(response)
 
-    threads = [threading.Thread(target=send) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    statuses = sorted(r.status_code for r in responses)
-    assert statuses.count(200) >= 2, statuses
-    assert 429 in statuses, statuses
-    assert set(statuses) <= {200, 429}, statuses
-    for response in responses:
-        if response.status_code == 429:
-            assert int(response.headers["retry-after"]) >= 1
-            assert response.headers["x-should-retry"] == "true"
-            assert response.json()["error"]["code"] == "rate_limit_exceeded"
-            assert response.json()["error"]["type"] == "requests"
+    assert_some_refused(at_once(send, 6), served=2)
     after = httpx.post(
         f"{cluster.server.api_url}/audio/transcriptions", files={"file": upload(jfk)}, timeout=180
     )
