@@ -25,6 +25,7 @@ import numpy as np
 
 from whisperd.engine.types import SAMPLE_RATE
 from whisperd.errors import AudioTooLong, DecodeTimeout, EmptyFile, InvalidAudio
+from whisperd.media.resample import Resampler
 
 __all__ = ["MAX_CHANNELS", "DecodedAudio", "channel_count", "decode_blocks", "decode_file", "probe"]
 
@@ -86,7 +87,7 @@ def decode_blocks(
             if keep > 1 and len(stream_layout.channels) != keep:
                 keep = 1  # not what the caller counted: mix down as usual
             layout = "mono" if keep == 1 else stream_layout.name
-            resampler = av.audio.resampler.AudioResampler(format="s16", layout=layout, rate=SAMPLE_RATE)
+            resampler = Resampler(format="s16", layout=layout, rate=SAMPLE_RATE)
             frames = _grouped(_valid_frames(container.decode(audio=0), av), av)
             for frame in itertools.chain(frames, [None]):
                 for out in resampler.resample(frame):

@@ -17,12 +17,13 @@ are signed integers.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 
 from whisperd.engine.types import SAMPLE_RATE
 from whisperd.errors import InvalidParameter
+from whisperd.media.resample import Resampler
 
 __all__ = [
     "MAX_CHANNELS",
@@ -124,7 +125,7 @@ class PcmConverter:
         fmt.check()
         self.format = fmt
         self._partial = b""
-        self._resampler: Any = None
+        self._resampler: Resampler | None = None
 
     def convert(self, data: bytes) -> np.ndarray:
         """The samples of ``data`` (plus any frame the previous chunk left incomplete) that are ready now."""
@@ -150,7 +151,7 @@ class PcmConverter:
         import av  # PyAV pulls in FFmpeg: imported on first use, not with the package
 
         if self._resampler is None:
-            self._resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+            self._resampler = Resampler(format="s16", layout="mono", rate=SAMPLE_RATE)
         frame = av.AudioFrame.from_ndarray(mono.reshape(1, -1), format="flt", layout="mono")
         frame.sample_rate = self.format.rate
         return _joined([out.to_ndarray().reshape(-1) for out in self._resampler.resample(frame)])
