@@ -120,6 +120,11 @@ class Settings(BaseSettings):
     wyoming_idle_seconds: float = Field(default=30.0, gt=0)
     """A Wyoming connection that sends no complete event for this long (while no transcription runs) is
     closed, so that idle or stalled clients do not hold connections."""
+    wyoming_partials: bool = False
+    """Stream text while the person is still speaking (``transcript-start``, ``transcript-chunk``...,
+    ``transcript``, ``transcript-stop``; ``info`` then says ``supports_transcript_streaming``), from
+    drafts that share the realtime sessions' budget. Words once sent stand, so the text can differ from
+    the HTTP API's where a draft misheard; off (the default): one ``transcript``, the HTTP API's text."""
     advertise: bool | None = None
     """Announce the server on the LAN with mDNS/zeroconf (``_whisperd._tcp`` for the HTTP API,
     ``_wyoming._tcp`` for Home Assistant). None (the default, also ``auto``): only what listens beyond
@@ -223,7 +228,8 @@ class Settings(BaseSettings):
     realtime_max_buffer_seconds: float = Field(default=300.0, gt=0)
     """Audio a client may append before committing, when it commits turns itself."""
     realtime_partial_seconds: float = Field(default=0.5, gt=0)
-    """New audio between two drafts of a turn still being spoken (more often: livelier text, more CPU)."""
+    """New audio between two drafts of a turn still being spoken (more often: livelier text, more CPU);
+    also of a Wyoming utterance."""
     client_secret_seconds: int = Field(default=600, ge=10, le=7200)
     """Default life of a client secret (``POST /v1/realtime/client_secrets``), for browsers."""
 
@@ -360,6 +366,8 @@ class Settings(BaseSettings):
             max_utterance_seconds=self.wyoming_max_utterance_seconds,
             idle_seconds=self.wyoming_idle_seconds,
             allow_networks=tuple(self.wyoming_allow_networks),
+            partials=self.wyoming_partials,
+            partial_seconds=self.realtime_partial_seconds,
         )
 
     def job_policy(self) -> JobPolicy:
@@ -455,6 +463,10 @@ class WyomingLimits:
     max_utterance_seconds: float = 120.0
     idle_seconds: float = 30.0
     allow_networks: tuple[str, ...] = ()
+    partials: bool = False
+    """Send text while the person speaks (``transcript-start`` / ``-chunk`` / ``-stop``)."""
+    partial_seconds: float = 0.5
+    """New audio between two drafts of an utterance."""
 
 
 @dataclass(frozen=True, slots=True)

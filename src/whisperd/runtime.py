@@ -37,6 +37,7 @@ from whisperd.observability.memory import release_free_memory
 from whisperd.observability.metrics import Gauges, Metrics, ModelGauge
 from whisperd.security import ClientSecrets
 from whisperd.service.diarizing import Diarizer, SpeakerModel
+from whisperd.service.drafts import DraftBudget
 from whisperd.service.scheduler import Scheduler
 from whisperd.service.sessions import SessionLimit
 from whisperd.service.transcription import Transcription, TranscriptionService
@@ -108,6 +109,8 @@ class Runtime:
         )
         self.uploads = UploadArea(settings.temp_dir, max_in_flight=settings.max_uploads_in_flight)
         self.live = SessionLimit(settings.max_realtime_sessions)
+        self.drafts = DraftBudget()
+        """Every live stream's drafts (realtime turns, Wyoming utterances) share this one budget."""
         self.client_secrets = ClientSecrets()
         self.metrics = Metrics(settings.openai_price_per_minute, self.gauges)
         self.speakers = SpeakerModel(settings.speaker_weights(), load=_load_speaker_model)

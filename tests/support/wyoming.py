@@ -19,7 +19,18 @@ from wyoming.client import AsyncTcpClient
 from wyoming.event import Event
 from wyoming.info import Describe, Info
 
-__all__ = ["CHUNK_BYTES", "Reply", "connect", "describe", "pcm_of", "read_until", "send_audio", "utterance"]
+__all__ = [
+    "CHUNK_BYTES",
+    "Reply",
+    "Streamed",
+    "connect",
+    "describe",
+    "pcm_of",
+    "read_until",
+    "send_audio",
+    "streamed_utterance",
+    "utterance",
+]
 
 CHUNK_BYTES = 2048
 """64 ms of 16 kHz 16-bit mono per ``audio-chunk``, the order of what Home Assistant streams."""
@@ -89,12 +100,21 @@ async def describe(port: int, host: str = "127.0.0.1") -> tuple[Info, float]:
 
 
 async def send_audio(
-    client: AsyncTcpClient, pcm: bytes, *, rate: int = 16000, width: int = 2, channels: int = 1
+    client: AsyncTcpClient,
+    pcm: bytes,
+    *,
+    rate: int = 16000,
+    width: int = 2,
+    channels: int = 1,
+    real_time: bool = False,
 ) -> None:
-    """``audio-start``, the chunks, ``audio-stop``."""
+    """``audio-start``, the chunks (``real_time``: each when a microphone would have it), ``audio-stop``."""
     await client.write_event(AudioStart(rate=rate, width=width, channels=channels).event())
     step = CHUNK_BYTES * width * channels // 2
+    began = time.monotonic()
     for start in range(0, len(pcm), step):
+        if real_time:
+            await asyncio.sleep(max(0.0, began + start / (rate * width * channels) - time.monotonic()))
         chunk = AudioChunk(rate=rate, width=width, channels=channels, audio=pcm[start : start + step])
         await client.write_event(chunk.event())
     await client.write_event(AudioStop().event())
@@ -120,5 +140,47 @@ async def utterance(
         async with asyncio.timeout(300):
             event = await read_until(client, "transcript", "error")
         return Reply(event, time.perf_counter() - stopped)
+    finally:
+        await client.disconnect()
+
+
+class Streamed:
+    """Every event of one utterance sent at real time, each with whether it came before ``audio-stop``."""
+
+    def __init__(self, events: list[tuple[Event, bool]]) -> None:
+        self.events = events
+
+    @property
+    def types(self) -> list[str]:
+        return [event.type for event, _ in self.events]
+
+    def texts(self, kind: str) -> list[str]:
+        return [str(event.data["text"]) for event, _ in self.events if event.type == kind]
+
+    def while_speaking(self, kind: str) -> list[str]:
+        return [str(event.data["text"]) for event, early in self.events if event.type == kind and early]
+
+
+async def streamed_utterance(port: int, pcm: bytes, *, language: str | None = "en") -> Streamed:
+    """One utterance as a microphone sends it, reading the server's events as they come, until
+    ``transcript-stop`` or an ``error``."""
+    client = await connect(port)
+    stopped = asyncio.Event()
+    events: list[tuple[Event, bool]] = []
+
+    async def read() -> None:
+        while (event := await client.read_event()) is not None:
+            events.append((event, not stopped.is_set()))
+            if event.type in ("transcript-stop", "error"):
+                return
+
+    try:
+        reader = asyncio.create_task(read())
+        await client.write_event(Transcribe(language=language).event())
+        await send_audio(client, pcm, real_time=True)
+        stopped.set()
+        async with asyncio.timeout(120):
+            await reader
+        return Streamed(events)
     finally:
         await client.disconnect()

@@ -54,14 +54,10 @@ from whisperd.realtime.protocol import (
     session_payload,
 )
 from whisperd.realtime.turns import TurnDetector, TurnSettings
+from whisperd.service.drafts import DraftBudget, Drafts
 from whisperd.service.transcription import Samples, Transcription, TranscriptionRequest
 
-__all__ = [
-    "LiveLimits",
-    "RealtimeSession",
-    "TurnObserver",
-    "draft_spacing",
-]
+__all__ = ["LiveLimits", "RealtimeSession", "TurnObserver"]
 
 logger = logging.getLogger("whisperd")
 
@@ -105,17 +101,6 @@ class _Turn:
     early_token: CancelToken | None = None
 
 
-def draft_spacing(partial_seconds: float, draft_cost: float, sessions: int) -> float:
-    """Seconds of audio between two drafts of one session's turn.
-
-    Drafts are best effort; the turns' final text is not. Spaced by twice their own cost times the
-    sessions open, the drafts of every session together take at most half of the server's time, however
-    many sessions there are (one session's own rule alone let four sessions' drafts take all of it, and
-    their final texts waited behind them: bench/results/2026-12-01-vm-2cpu.md).
-    """
-    return max(partial_seconds, 2 * draft_cost * max(1, sessions))
-
-
 class RealtimeSession:
     """The state of one live session; framework-free (the socket adapter feeds it and sends its events)."""
 
@@ -128,11 +113,10 @@ class RealtimeSession:
         dialect: Dialect,
         limits: LiveLimits,
         observer: TurnObserver | None = None,
-        sessions: Callable[[], int] = lambda: 1,
+        budget: DraftBudget | None = None,
     ) -> None:
-        """``sessions`` counts the live sessions open in the process: their drafts share one budget."""
+        """``budget`` is the process's: the drafts of every live stream in it share one budget."""
         self._service = service
-        self._sessions = sessions
         self._send = send
         self._new_scorer = scorer
         self.dialect = dialect
@@ -148,11 +132,8 @@ class RealtimeSession:
         self._received = 0  # absolute samples received (16 kHz)
         self._turn: _Turn | None = None
         self._previous_item: str | None = None
-        self._last_draft_at = 0
-        self._draft_cost = 0.0  # seconds the last draft took
         self._paused = False
-        self._draft: asyncio.Task[None] | None = None
-        self._draft_token: CancelToken | None = None
+        self._drafts = Drafts(service, budget or DraftBudget(), partial_seconds=limits.partial_seconds)
         self._finals: asyncio.Queue[_Turn | None] = asyncio.Queue()
         self._pending = 0
         self._outbox: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
@@ -169,9 +150,10 @@ class RealtimeSession:
         """Stop everything: drafts and finals are cancelled (their slots end when their threads do)."""
         for token in list(self._tokens):
             token.cancel()
+        await self._drafts.close()
         await self._finals.put(None)
         await self._outbox.put(None)
-        for task in [*self._tasks, *([self._draft] if self._draft else [])]:
+        for task in self._tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
@@ -300,7 +282,7 @@ class RealtimeSession:
 
     def _start_turn(self, sample: int) -> None:
         self._turn = _Turn(new_id("item"), max(sample, self._buffer_start))
-        self._last_draft_at = self._turn.start
+        self._drafts.restart(self._turn.start)
         self._emit(event("input_audio_buffer.speech_started", audio_start_ms=_ms(self._turn.start),
                          item_id=self._turn.item_id))  # fmt: skip
 
@@ -310,7 +292,7 @@ class RealtimeSession:
         if turn is None:
             return
         self._paused = True
-        self._cancel_draft()
+        self._drafts.cancel()
         self._drop_early(turn)
         end = min(self._received, silence_from + _EARLY_TAIL)
         token = CancelToken()
@@ -363,7 +345,7 @@ class RealtimeSession:
         self._turn = None
         self._paused = False
         self._trim(end)
-        self._cancel_draft()
+        self._drafts.cancel()
         self._emit(
             event("input_audio_buffer.committed", previous_item_id=self._previous_item, item_id=turn.item_id)
         )
@@ -383,7 +365,7 @@ class RealtimeSession:
         self._finals.put_nowait(turn)
 
     def _clear(self) -> None:
-        self._cancel_draft()
+        self._drafts.cancel()
         if self._turn is not None:
             self._drop_early(self._turn)
         self._turn = None
@@ -409,43 +391,21 @@ class RealtimeSession:
 
     def _maybe_draft(self) -> None:
         turn = self._turn
-        if turn is None or self._paused or (self._draft is not None and not self._draft.done()):
-            return
-        spacing = draft_spacing(self.limits.partial_seconds, self._draft_cost, self._sessions())
-        if self._received - self._last_draft_at < spacing * SAMPLE_RATE:
+        if turn is None or self._paused or not self._drafts.due(self._received):
             return
         if self._received - turn.start > self.limits.max_turn_seconds * SAMPLE_RATE:
             return  # a turn that long is only transcribed when committed
-        self._last_draft_at = self._received
         audio = self._slice(turn.start, self._received)
-        token = CancelToken()
-        self._draft_token = token
-        self._draft = asyncio.create_task(self._run_draft(turn, audio, token))
+        self._drafts.start(
+            audio, self._request(draft=True), self._received, lambda text: self._drafted(turn, text)
+        )
 
-    async def _run_draft(self, turn: _Turn, audio: np.ndarray, token: CancelToken) -> None:
-        self._tokens.add(token)
-        began = time.monotonic()
-        try:
-            transcript = await self._service.transcribe(
-                Samples(audio), self._request(draft=True), cancel=token, wait=False
-            )
-            self._draft_cost = time.monotonic() - began
-        except (QueueFull, Cancelled):
-            return  # best effort: a busy server shows fewer partials
-        except WhisperdError as error:
-            logger.debug("draft failed: %s", error.message)
-            return
-        finally:
-            self._tokens.discard(token)
-        if token.cancelled or self._turn is not turn:
-            return
-        delta = turn.agreement.update(transcript.text)
+    def _drafted(self, turn: _Turn, text: str) -> None:
+        if self._turn is not turn:
+            return  # the turn was committed or cleared while its draft ran
+        delta = turn.agreement.update(text)
         if delta:
             self._delta(turn, delta)
-
-    def _cancel_draft(self) -> None:
-        if self._draft_token is not None:
-            self._draft_token.cancel()
 
     def _request(self, *, draft: bool) -> TranscriptionRequest:
         return TranscriptionRequest(
@@ -481,7 +441,7 @@ class RealtimeSession:
             return
         finally:
             self._tokens.discard(token)
-        delta = turn.agreement.finish(transcript.text)
+        delta = turn.agreement.complete(transcript.text)
         if delta:
             self._delta(turn, delta)
         seconds = len(turn.audio) / SAMPLE_RATE

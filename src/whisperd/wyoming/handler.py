@@ -16,9 +16,15 @@ is answered with an ``error`` event carrying the same message and code as the HT
 and the connection is closed. Each utterance is one :class:`~whisperd.observability.record.RequestRecord`
 (log line and metrics) with HTTP's status codes, on the ``wyoming`` route.
 
-Streaming partials (``transcript-start``/``-chunk``/``-stop``) would be sent from the ``on_segment``
-callback of :meth:`_transcribe`; the info event says ``supports_transcript_streaming: false`` until
-they are.
+With partials on (``WHISPERD_WYOMING_PARTIALS``; ``info`` then says ``supports_transcript_streaming``)
+the utterance so far is decoded again as a best-effort draft while the audio arrives
+(:mod:`whisperd.service.drafts`: the realtime socket's drafts and their shared budget), and the words
+two drafts agree on are sent at once, as the protocol's streaming has it: ``transcript-start``, then
+``transcript-chunk`` events, and after ``audio-stop`` the last chunk, ``transcript`` and
+``transcript-stop``. The chunks are parts of the transcript (a client may build the text from them), so
+words once sent stand: the final decode only adds what it has after them, and the ``transcript`` is the
+chunks joined. That text can therefore differ from the HTTP API's where a draft misheard a word the
+final decode would have got right, which is why partials are off by default.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ import time
 import uuid
 from typing import Any
 
-from wyoming.asr import Transcribe, Transcript
+from wyoming.asr import Transcribe, Transcript, TranscriptChunk, TranscriptStart, TranscriptStop
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.error import Error
 from wyoming.event import Event
@@ -48,7 +54,9 @@ from whisperd.media.languages import language_code
 from whisperd.media.pcm import PcmFormat
 from whisperd.observability.logs import LOGGER_NAME, log_request
 from whisperd.observability.record import RequestRecord
+from whisperd.realtime.agreement import Agreement
 from whisperd.runtime import Runtime
+from whisperd.service.drafts import Drafts
 from whisperd.service.transcription import Samples, TranscriptionRequest
 from whisperd.wyoming.info import PROGRAM, build_info
 from whisperd.wyoming.utterance import Utterance
@@ -96,6 +104,11 @@ class WyomingHandler(AsyncEventHandler):
         self._utterance: Utterance | None = None
         self._record: RequestRecord | None = None
         self._started = 0.0
+        self._drafts: Drafts | None = None
+        self._agreement: Agreement | None = None
+        """The shown words of the current utterance; None when partials are off or the audio has ended."""
+        self._streaming = False  # transcript-start was sent for the current utterance
+        self._partials: asyncio.Future[None] | None = None  # the last partial write, in order
         self.transcribing = False
         """An utterance's work is running: the server lets it finish when it stops."""
         self.closing = False
@@ -146,6 +159,7 @@ class WyomingHandler(AsyncEventHandler):
             fmt = _format_of(event)
             utterance = self._utterance or self._begin(fmt)  # audio without audio-start: lenient
             utterance.add(fmt, event.payload or b"")
+            self._maybe_draft(utterance)
         elif AudioStop.is_type(event.type):
             await self._finish()
         return not self.closing
@@ -163,6 +177,15 @@ class WyomingHandler(AsyncEventHandler):
         if refusal is not None:
             raise refusal
         self._utterance = Utterance(fmt, max_seconds=self._limits.max_utterance_seconds)
+        if self._limits.partials:
+            if self._drafts is None:
+                runtime = self._runtime
+                self._drafts = Drafts(
+                    runtime.service, runtime.drafts, partial_seconds=self._limits.partial_seconds
+                )
+            self._drafts.restart(0)
+            self._agreement = Agreement()
+            self._streaming = False
         return self._utterance
 
     async def _finish(self) -> None:
@@ -170,6 +193,8 @@ class WyomingHandler(AsyncEventHandler):
         utterance = self._utterance or self._begin(_NATIVE)
         record = self._record
         assert record is not None
+        agreement = self._agreement
+        self._stop_drafts()
         samples = utterance.samples()
         record.bytes = utterance.received_bytes
         record.audio_seconds = len(samples) / SAMPLE_RATE
@@ -177,11 +202,19 @@ class WyomingHandler(AsyncEventHandler):
         result = await self._transcribe(Samples(samples), record)
         record.audio_seconds, record.language = result.duration, result.language
         record.segments = len(result.segments)
+        text = result.text
+        if agreement is not None:
+            rest = agreement.complete(result.text)
+            self._partial([TranscriptChunk(text=rest).event()] if rest else [])
+            await self._flush_partials()
+            text = agreement.text
         if self._runtime.settings.log_transcripts:
-            record.text = result.text
-        await self._write(Transcript(text=result.text, language=result.language).event())
+            record.text = text
+        await self._write(Transcript(text=text, language=result.language).event())
         self._utterance = self._record = None
         observe(self._runtime, record, 200, self._started)
+        if agreement is not None:  # after the record: a client may close once it has the transcript
+            await self._write(TranscriptStop().event())
 
     async def _transcribe(self, audio: Samples, record: RequestRecord) -> Result:
         """The service's transcript, while watching the socket: a client that leaves cancels the work."""
@@ -219,8 +252,55 @@ class WyomingHandler(AsyncEventHandler):
         finally:
             self.transcribing = False
 
+    # --- partials ----------------------------------------------------------------------------------
+
+    def _maybe_draft(self, utterance: Utterance) -> None:
+        drafts = self._drafts
+        if drafts is None or self._agreement is None or not drafts.due(utterance.sample_count):
+            return
+        drafts.start(
+            utterance.so_far(),
+            self._request,
+            utterance.sample_count,
+            lambda text: self._drafted(utterance, text),
+        )
+
+    def _drafted(self, utterance: Utterance, text: str) -> None:
+        if self._utterance is not utterance or self._agreement is None:
+            return  # the audio ended (or the utterance was dropped) while the draft ran
+        delta = self._agreement.update(text)
+        if delta:
+            self._partial([TranscriptChunk(text=delta).event()])
+
+    def _partial(self, events: list[Event]) -> None:
+        """Send ``events`` after every partial before them, ``transcript-start`` first of all."""
+        if not self._streaming:
+            self._streaming = True
+            events = [TranscriptStart(language=self._request.language).event(), *events]
+        if events:
+            self._partials = asyncio.ensure_future(self._write_after(self._partials, events))
+
+    async def _write_after(self, previous: asyncio.Future[None] | None, events: list[Event]) -> None:
+        if previous is not None:
+            await previous
+        for event in events:
+            await self._write(event)
+
+    async def _flush_partials(self) -> None:
+        """Wait until every partial is written (a failed write raises here, as any write would)."""
+        partials, self._partials = self._partials, None
+        if partials is not None:
+            await partials
+
+    def _stop_drafts(self) -> None:
+        """The utterance's audio has ended: a draft still running shows nothing more."""
+        self._agreement = None
+        if self._drafts is not None:
+            self._drafts.cancel()
+
     def _abandon(self, *, cancelled: bool | None, status: int = 499) -> None:
         """Log an utterance that ends without a transcript: the client left (499) or the server stopped."""
+        self._stop_drafts()
         record, self._record, self._utterance = self._record, None, None
         if record is not None:
             record.cancelled = cancelled
@@ -254,10 +334,17 @@ class WyomingHandler(AsyncEventHandler):
         entries = await asyncio.to_thread(runtime.catalog.entries)
         names = [entry.name for entry in entries] + [state.name for state in runtime.models.states()]
         default = runtime.models.target(None)
-        return build_info(sorted(set(names)), runtime.models.aliases(), default, version=__version__).event()
+        return build_info(
+            sorted(set(names)),
+            runtime.models.aliases(),
+            default,
+            version=__version__,
+            streaming=self._limits.partials,
+        ).event()
 
     async def _fail(self, error: WhisperdError) -> None:
         """Answer ``error`` with an ``error`` event (the HTTP body's message and code), log it, close."""
+        self._stop_drafts()
         record, self._record, self._utterance = self._record, None, None
         if record is None and not isinstance(error, UploadTimeout):  # an idle connection is no request
             path = "event" if isinstance(error, InvalidEvent) else "transcribe"
@@ -271,6 +358,12 @@ class WyomingHandler(AsyncEventHandler):
             await self._write(Error(text=error.message, code=error.code).event())
 
     async def _close(self) -> None:
+        if self._drafts is not None:
+            await self._drafts.close()
+        if self._partials is not None:
+            self._partials.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._partials
         if self._reading is not None and not self._reading.done():
             self._reading.cancel()
             await asyncio.wait({self._reading})  # its end, without its CancelledError for ours

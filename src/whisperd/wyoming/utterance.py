@@ -29,12 +29,16 @@ class Utterance:
         """Seconds of audio received, as the chunks' formats say."""
         self._converter = PcmConverter(fmt)
         self._blocks: list[np.ndarray] = []
+        self.sample_count = 0
+        """16 kHz samples converted so far."""
 
     def add(self, fmt: PcmFormat, data: bytes) -> None:
         """Convert one chunk; :class:`AudioTooLong` once the utterance passes the limit."""
         if fmt != self._converter.format:  # a client may change format between chunks
             fmt.check()
-            self._blocks.append(self._converter.flush())
+            flushed = self._converter.flush()
+            self._blocks.append(flushed)
+            self.sample_count += len(flushed)
             self._converter = PcmConverter(fmt)
         seconds = self.seconds + fmt.seconds(len(data))
         if seconds > self.max_seconds:
@@ -44,10 +48,19 @@ class Utterance:
         block = self._converter.convert(data)
         if len(block):
             self._blocks.append(block)
+            self.sample_count += len(block)
+
+    def so_far(self) -> np.ndarray:
+        """The samples converted so far as float32, for a draft; the utterance goes on."""
+        return _float(np.concatenate(self._blocks) if self._blocks else np.zeros(0, dtype=np.int16))
 
     def samples(self) -> np.ndarray:
         """Every sample as float32 in [-1, 1), as the model takes them (empty when nothing came)."""
         self._blocks.append(self._converter.flush())
         pcm = np.concatenate(self._blocks) if self._blocks else np.zeros(0, dtype=np.int16)
         self._blocks = []
-        return pcm.astype(np.float32) / np.float32(32768.0)
+        return _float(pcm)
+
+
+def _float(pcm: np.ndarray) -> np.ndarray:
+    return pcm.astype(np.float32) / np.float32(32768.0)

@@ -38,7 +38,7 @@ def test_describe_answers_info_well_within_home_assistants_second(wyoming_server
     [program] = info.asr
     assert program.name == "whisperd"
     assert program.installed
-    assert not program.supports_transcript_streaming  # no partials are sent: the info says so
+    assert not program.supports_transcript_streaming  # partials are off by default: the info says so
     models = {model.name: model for model in program.models}
     assert program.models[0].name == "tiny.en"  # the default model first
     assert models["tiny.en"].languages == ["en"]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from whisperd.realtime.session import draft_spacing
 from whisperd.realtime.turns import WINDOW, TurnDetector, TurnEvent, TurnSettings
+from whisperd.service.drafts import draft_spacing
 
 MS = 16  # samples per millisecond at 16 kHz
 

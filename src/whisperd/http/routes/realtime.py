@@ -99,7 +99,7 @@ async def _serve(websocket: WebSocket, runtime: Runtime, limits: LiveLimits) -> 
         dialect=dialect,
         limits=limits,
         observer=runtime.metrics,
-        sessions=lambda: runtime.live.open,
+        budget=runtime.drafts,
     )
     await session.open()
     ends = time.monotonic() + limits.max_session_seconds
