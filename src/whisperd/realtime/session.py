@@ -54,7 +54,7 @@ from whisperd.realtime.protocol import (
     session_payload,
 )
 from whisperd.realtime.turns import TurnDetector, TurnSettings
-from whisperd.service.drafts import DraftBudget, Drafts
+from whisperd.service.drafts import LONGEST_DRAFT_SECONDS, DraftBudget, Drafts
 from whisperd.service.transcription import Samples, Transcription, TranscriptionRequest
 
 __all__ = ["LiveLimits", "RealtimeSession", "TurnObserver"]
@@ -393,7 +393,7 @@ class RealtimeSession:
         turn = self._turn
         if turn is None or self._paused or not self._drafts.due(self._received):
             return
-        if self._received - turn.start > self.limits.max_turn_seconds * SAMPLE_RATE:
+        if self._received - turn.start > LONGEST_DRAFT_SECONDS * SAMPLE_RATE:
             return  # a turn that long is only transcribed when committed
         audio = self._slice(turn.start, self._received)
         self._drafts.start(

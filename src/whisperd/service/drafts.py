@@ -23,9 +23,13 @@ from whisperd.errors import QueueFull, WhisperdError
 from whisperd.observability.logs import LOGGER_NAME
 from whisperd.service.transcription import Samples, Transcription, TranscriptionRequest
 
-__all__ = ["DraftBudget", "Drafts", "draft_spacing"]
+__all__ = ["LONGEST_DRAFT_SECONDS", "DraftBudget", "Drafts", "draft_spacing"]
 
 logger = logging.getLogger(LOGGER_NAME)
+
+LONGEST_DRAFT_SECONDS = 30.0
+"""No drafts of an utterance longer than one Whisper window: each draft decodes the whole utterance so
+far, so beyond it every draft would cost several windows; the final decode alone does the rest."""
 
 
 def draft_spacing(partial_seconds: float, draft_cost: float, streams: int) -> float:
