@@ -27,6 +27,7 @@ __all__ = [
     "speech_with_pauses",
     "spoken",
     "tone_wav",
+    "undecodable",
     "upload",
 ]
 
@@ -125,6 +126,21 @@ def encode(source: Path, target: Path, codec: str, rate: int = 48_000, container
 def upload(path: Path, name: str | None = None) -> tuple[str, bytes]:
     """A (file name, bytes) pair for the openai client or httpx: no file handle left open."""
     return (name or path.name, path.read_bytes())
+
+
+def undecodable(path: Path) -> Path:
+    """jfk.flac's header (its metadata blocks, which say 11 s of audio) followed by bytes that are no FLAC
+    frames: accepted when only the header is read (a job's submit), refused when decoded (its run)."""
+    data = (AUDIO_DIR / "jfk.flac").read_bytes()
+    assert data[:4] == b"fLaC"
+    end = 4
+    while True:  # metadata blocks: 1 byte (last-block flag, type), 3 bytes length, then the block
+        last, length = data[end] & 0x80, int.from_bytes(data[end + 1 : end + 4], "big")
+        end += 4 + length
+        if last:
+            break
+    path.write_bytes(data[:end] + bytes(range(7, 256)) * 800)
+    return path
 
 
 def long_speech(path: Path, repeats: int) -> Path:

@@ -346,3 +346,10 @@ class ModelManager:
     def is_resident(self, name: str) -> bool:
         with self._lock:
             return name in self._resident
+
+    def multilingual(self, name: str) -> bool | None:
+        """Whether the resident model ``name`` knows more than English; None when it is not loaded
+        (what a model can do is read from the model itself, never guessed from its name)."""
+        with self._lock:
+            resident = self._resident.get(name)
+            return None if resident is None else resident.engine.multilingual

@@ -193,11 +193,7 @@ class TranscriptionService:
 
     def options(self, request: TranscriptionRequest, model: Transcriber) -> DecodeOptions:
         """The decoding options for ``request`` on ``model``: the only place this mapping is made."""
-        if request.task == "translate" and not model.multilingual:
-            raise InvalidParameter(
-                f"The model '{model.name}' is English-only and cannot translate; use a multilingual model.",
-                param="model",
-            )
+        _check_task(request.task, model.name, model.multilingual)
         greedy = self.policy.profile == "fast" or request.draft or request.logprobs
         return DecodeOptions(
             task=request.task,
@@ -216,13 +212,18 @@ class TranscriptionService:
             early_text=request.stream,
         )
 
-    async def model_for(self, requested: str | None) -> str:
+    async def model_for(self, requested: str | None, task: Task = "transcribe") -> str:
         """The model ``requested`` names, checked present now (nothing loaded): work queued for later
-        (a job) is refused at once for a model that does not exist, not when its turn comes."""
+        (a job) is refused at once for a model that does not exist, not when its turn comes; and for a
+        ``task`` the model cannot do, when it is loaded (the default model always is)."""
         try:
-            return await asyncio.to_thread(self.models.present, requested)
+            name = await asyncio.to_thread(self.models.present, requested)
         except ModelUnavailable as exc:
             raise ModelNotFound(requested or "default", exc.reason) from None
+        multilingual = self.models.multilingual(name)
+        if multilingual is not None:
+            _check_task(task, name, multilingual)
+        return name
 
     async def transcribe(
         self,
@@ -419,3 +420,12 @@ def _consume(future: asyncio.Future[Transcript]) -> None:
     """Retrieve an abandoned job's outcome, so that its exception is not reported as never retrieved."""
     if not future.cancelled():
         future.exception()
+
+
+def _check_task(task: Task, model: str, multilingual: bool) -> None:
+    """What a model can do: the one place that says an English-only model cannot translate."""
+    if task == "translate" and not multilingual:
+        raise InvalidParameter(
+            f"The model '{model}' is English-only and cannot translate; use a multilingual model.",
+            param="model",
+        )

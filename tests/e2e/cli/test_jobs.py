@@ -15,7 +15,7 @@ import srt
 from bench.wer import wer
 
 from tests.support.commands import WHISPERD, clean_env, on_terminal, whisperd
-from tests.support.media import JFK_TEXT, speech_with_pauses
+from tests.support.media import JFK_TEXT, speech_with_pauses, undecodable
 from tests.support.servers import RunningServer, start_server
 
 
@@ -45,13 +45,19 @@ def test_submit_wait_result_status_list_cancel(server: RunningServer, jfk: Path)
     assert wer(JFK_TEXT, direct.stdout.decode()) < 0.1
 
 
-def test_a_failed_job_exits_1_with_its_error(server: RunningServer, jfk: Path) -> None:
-    failed = whisperd(
-        "jobs", "submit", jfk, "--translate", "--wait", env=clean_env(WHISPER_API_URL=server.url)
-    )
+def test_a_failed_job_exits_1_with_its_error(server: RunningServer, tmp_path: Path) -> None:
+    broken = undecodable(tmp_path / "broken.flac")  # its header passes the submit; its frames fail the run
+    failed = whisperd("jobs", "submit", broken, "--wait", env=clean_env(WHISPER_API_URL=server.url))
     assert failed.returncode == 1
     assert "failed" in failed.stderr.decode()
-    assert "English-only" in failed.stderr.decode()
+    assert "no audio could be decoded" in failed.stderr.decode()
+
+
+def test_a_job_the_model_cannot_do_is_refused_at_submit(server: RunningServer, jfk: Path) -> None:
+    refused = whisperd("jobs", "submit", jfk, "--translate", env=clean_env(WHISPER_API_URL=server.url))
+    assert refused.returncode == 1
+    assert "English-only" in refused.stderr.decode()
+    assert "failed" not in refused.stderr.decode()  # refused, not queued and failed later
 
 
 @pytest.fixture

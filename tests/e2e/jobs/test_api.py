@@ -174,6 +174,9 @@ def test_bad_requests_are_openai_errors_and_leave_nothing(
     _error(submit(server, jfk, webhook_url="http://127.0.0.1:9/hook"), 400, param="webhook_url")
     _error(submit(server, jfk, model="no-such-model"), 404, "model_not_found", "model")
     _error(submit(server, jfk, model="gpt-4o-transcribe-diarize"), 400, "invalid_value", "model")
+    english_only = submit(server, jfk, task="translate")  # tiny.en, resident: known now, not when it runs
+    _error(english_only, 400, "invalid_value", "model")
+    assert "English-only" in english_only.json()["error"]["message"]
     _error(submit(server, jfk, response_format="diarized_json"), 400, param="response_format")
     _error(submit(server, jfk, data={"include[]": "logprobs"}), 400, param="include")
     _error(submit(server, jfk, data={"chunking_strategy": "auto"}), 400, param="chunking_strategy")

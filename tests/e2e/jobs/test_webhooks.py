@@ -15,7 +15,7 @@ from bench.wer import wer
 from standardwebhooks.webhooks import Webhook
 
 from tests.support.jobs import SECRET, Receiver, submit, wait_for, wait_until
-from tests.support.media import JFK_TEXT
+from tests.support.media import JFK_TEXT, undecodable
 from tests.support.servers import RunningServer, start_server
 
 ENV = {
@@ -65,19 +65,18 @@ def test_a_succeeded_job_arrives_signed_with_its_srt(
 
 
 def test_a_failed_job_and_a_failing_receiver(
-    hooks_server: RunningServer, receiver: Receiver, jfk: Path
+    hooks_server: RunningServer, receiver: Receiver, tmp_path: Path
 ) -> None:
     receiver.statuses = [500, 503]
-    job = submit(
-        hooks_server, jfk, task="translate", webhook_url=receiver.url
-    ).json()  # tiny.en cannot translate
+    broken = undecodable(tmp_path / "broken.flac")  # its header passes the submit; its frames fail the run
+    job = submit(hooks_server, broken, webhook_url=receiver.url).json()
     wait_until(lambda: len(list(receiver.deliveries())) == 3, "three attempts", 120)
     bodies = [d.body for d in receiver.deliveries()]
     assert len(set(bodies)) == 1, "every attempt sends the same event"
     assert len({d.headers["webhook-id"] for d in receiver.deliveries()}) == 1
     event = Webhook(SECRET).verify(bodies[-1], list(receiver.deliveries())[-1].headers)
     assert event["type"] == "audio.job.failed"
-    assert event["data"]["error"]["param"] == "model"
+    assert event["data"]["error"]["param"] == "file"
     assert event["data"]["result"] is None
     done = wait_until(
         lambda: (j := wait_for(hooks_server, job["id"]))["webhook"]["status"] == "delivered" and j,

@@ -150,7 +150,7 @@ async def _spec(runtime: Runtime, jobs: Jobs, params: JobParams, filename: str) 
         if getattr(params, field):
             raise InvalidParameter(f"{param} is not supported for jobs.", param=param)
     check_diarization(params, diarize=False)
-    await jobs.service.model_for(params.model)
+    await jobs.service.model_for(params.model, params.task)
     webhook = None if params.webhook_url is None else await jobs.webhook_target(params.webhook_url)
     return JobSpec.of(
         service_request(params, params.task),
