@@ -54,7 +54,7 @@ from whisperd.realtime.protocol import (
     session_payload,
 )
 from whisperd.realtime.turns import TurnDetector, TurnSettings
-from whisperd.service.drafts import LONGEST_DRAFT_SECONDS, DraftBudget, Drafts
+from whisperd.service.drafts import DraftBudget, Drafts
 from whisperd.service.transcription import Samples, Transcription, TranscriptionRequest
 
 __all__ = ["LiveLimits", "RealtimeSession", "TurnObserver"]
@@ -391,10 +391,8 @@ class RealtimeSession:
 
     def _maybe_draft(self) -> None:
         turn = self._turn
-        if turn is None or self._paused or not self._drafts.due(self._received):
-            return
-        if self._received - turn.start > LONGEST_DRAFT_SECONDS * SAMPLE_RATE:
-            return  # a turn that long is only transcribed when committed
+        if turn is None or self._paused or not self._drafts.due(self._received, turn.start):
+            return  # also a turn over one window: it is only transcribed when committed
         audio = self._slice(turn.start, self._received)
         self._drafts.start(
             audio, self._request(draft=True), self._received, lambda text: self._drafted(turn, text)

@@ -23,7 +23,7 @@ from whisperd.errors import QueueFull, WhisperdError
 from whisperd.observability.logs import LOGGER_NAME
 from whisperd.service.transcription import Samples, Transcription, TranscriptionRequest
 
-__all__ = ["LONGEST_DRAFT_SECONDS", "DraftBudget", "Drafts", "draft_spacing"]
+__all__ = ["DraftBudget", "Drafts", "draft_spacing"]
 
 logger = logging.getLogger(LOGGER_NAME)
 
@@ -68,9 +68,12 @@ class Drafts:
         """A new utterance begins at sample ``at``: its first draft comes a spacing after it."""
         self._last_at = at
 
-    def due(self, received: int) -> bool:
-        """Whether a draft should start now that the stream has received ``received`` samples."""
+    def due(self, received: int, start: int) -> bool:
+        """Whether a draft should start now that the stream has received ``received`` samples, for an
+        utterance that began at sample ``start`` (none past one window: see LONGEST_DRAFT_SECONDS)."""
         if self._closed or (self._task is not None and not self._task.done()):
+            return False
+        if received - start > LONGEST_DRAFT_SECONDS * SAMPLE_RATE:
             return False
         spacing = draft_spacing(self._partial_seconds, self._cost, self._budget.streams)
         return received - self._last_at >= spacing * SAMPLE_RATE

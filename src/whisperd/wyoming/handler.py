@@ -56,7 +56,7 @@ from whisperd.observability.logs import LOGGER_NAME, log_request
 from whisperd.observability.record import RequestRecord
 from whisperd.realtime.agreement import Agreement
 from whisperd.runtime import Runtime
-from whisperd.service.drafts import LONGEST_DRAFT_SECONDS, Drafts
+from whisperd.service.drafts import Drafts
 from whisperd.service.transcription import Samples, TranscriptionRequest
 from whisperd.wyoming.info import PROGRAM, build_info
 from whisperd.wyoming.utterance import Utterance
@@ -256,9 +256,7 @@ class WyomingHandler(AsyncEventHandler):
 
     def _maybe_draft(self, utterance: Utterance) -> None:
         drafts = self._drafts
-        if drafts is None or self._agreement is None or not drafts.due(utterance.sample_count):
-            return
-        if utterance.sample_count > LONGEST_DRAFT_SECONDS * SAMPLE_RATE:
+        if drafts is None or self._agreement is None or not drafts.due(utterance.sample_count, 0):
             return
         drafts.start(
             utterance.so_far(),

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -76,7 +75,7 @@ def test_flushing_before_any_audio_gives_nothing() -> None:
     assert Resampler(format="s16", layout="mono", rate=16_000).resample(None) == []
 
 
-def test_a_frame_unlike_the_first_is_refused(tmp_path: Path) -> None:
+def test_a_frame_unlike_the_first_is_refused() -> None:
     import av
 
     resampler = Resampler(format="s16", layout="mono", rate=16_000)
