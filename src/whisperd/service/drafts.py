@@ -27,7 +27,7 @@ __all__ = ["DraftBudget", "Drafts", "draft_spacing"]
 
 logger = logging.getLogger(LOGGER_NAME)
 
-LONGEST_DRAFT_SECONDS = 30.0
+_LONGEST_DRAFT_SECONDS = 30.0
 """No drafts of an utterance longer than one Whisper window: each draft decodes the whole utterance so
 far, so beyond it every draft would cost several windows; the final decode alone does the rest."""
 
@@ -70,10 +70,10 @@ class Drafts:
 
     def due(self, received: int, start: int) -> bool:
         """Whether a draft should start now that the stream has received ``received`` samples, for an
-        utterance that began at sample ``start`` (none past one window: see LONGEST_DRAFT_SECONDS)."""
+        utterance that began at sample ``start`` (none past one window: see _LONGEST_DRAFT_SECONDS)."""
         if self._closed or (self._task is not None and not self._task.done()):
             return False
-        if received - start > LONGEST_DRAFT_SECONDS * SAMPLE_RATE:
+        if received - start > _LONGEST_DRAFT_SECONDS * SAMPLE_RATE:
             return False
         spacing = draft_spacing(self._partial_seconds, self._cost, self._budget.streams)
         return received - self._last_at >= spacing * SAMPLE_RATE
