@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from whisperd.engine.capabilities import vocabulary_file
 from whisperd.engine.hub import HUB_REPOS
 from whisperd.engine.packs import PackError, installed_packs, materialize
 
@@ -147,6 +148,15 @@ class ModelCatalog:
                 requested, f"It is not installed here; the operator can run `whisperd models pull {name}`."
             )
         raise ModelUnavailable(requested, "No model pack or model folder has that name.")
+
+    def vocabulary(self, entry: CatalogEntry) -> Path | None:
+        """The vocabulary file of ``entry``, found without assembling it (a pack's, in its package)."""
+        if entry.path is not None:
+            return vocabulary_file(entry.path)
+        for spec in installed_packs():
+            if spec.model == entry.name:
+                return spec.vocabulary
+        return None
 
     def resolve(self, requested: str, *, allow_path: bool = False) -> CatalogEntry:
         """The folder of the model ``requested`` names, a split pack assembled (once) if need be.

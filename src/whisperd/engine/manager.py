@@ -26,6 +26,7 @@ from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from whisperd.engine.capabilities import is_multilingual
 from whisperd.engine.catalog import CatalogEntry, ModelCatalog, ModelUnavailable, canonical_name
 from whisperd.engine.eviction import Limits, ModelUsage, evictions, room_for
 from whisperd.engine.tuning import Placement
@@ -348,8 +349,15 @@ class ModelManager:
             return name in self._resident
 
     def multilingual(self, name: str) -> bool | None:
-        """Whether the resident model ``name`` knows more than English; None when it is not loaded
-        (what a model can do is read from the model itself, never guessed from its name)."""
+        """Whether the model ``name`` knows more than English: the loaded model's answer, or the same
+        answer read from its vocabulary file when it is not loaded (never guessed from its name); None
+        when neither is known. May read a file: call it from a thread."""
         with self._lock:
             resident = self._resident.get(name)
-            return None if resident is None else resident.engine.multilingual
+        if resident is not None:
+            return resident.engine.multilingual
+        try:
+            entry = self.catalog.find(name)
+        except ModelUnavailable:
+            return None
+        return is_multilingual(self.catalog.vocabulary(entry))

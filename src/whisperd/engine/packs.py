@@ -59,6 +59,14 @@ class PackSpec:
         return {f.package for f in (*self.weights, *self.files)}
 
     @property
+    def vocabulary(self) -> Path | None:
+        """Where the vocabulary file is, read in its package without assembling anything."""
+        for file in self.files:
+            if Path(file.path).name.startswith("vocabulary."):
+                return _locate(file)
+        return None
+
+    @property
     def size_bytes(self) -> int:
         """The weights' size on disk (their parts added up), read without assembling anything."""
         total = 0

@@ -213,17 +213,19 @@ class TranscriptionService:
         )
 
     async def model_for(self, requested: str | None, task: Task = "transcribe") -> str:
-        """The model ``requested`` names, checked present now (nothing loaded): work queued for later
-        (a job) is refused at once for a model that does not exist, not when its turn comes; and for a
-        ``task`` the model cannot do, when it is loaded (the default model always is)."""
+        """The model ``requested`` names, checked present now and able to do ``task`` (nothing loaded):
+        work queued for later (a job) is refused at once, not when its turn comes."""
         try:
-            name = await asyncio.to_thread(self.models.present, requested)
+            name, multilingual = await asyncio.to_thread(self._present, requested)
         except ModelUnavailable as exc:
             raise ModelNotFound(requested or "default", exc.reason) from None
-        multilingual = self.models.multilingual(name)
         if multilingual is not None:
             _check_task(task, name, multilingual)
         return name
+
+    def _present(self, requested: str | None) -> tuple[str, bool | None]:
+        name = self.models.present(requested)
+        return name, self.models.multilingual(name)
 
     async def transcribe(
         self,

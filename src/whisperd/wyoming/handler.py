@@ -331,16 +331,22 @@ class WyomingHandler(AsyncEventHandler):
 
     async def _info(self) -> Event:
         runtime = self._runtime
-        entries = await asyncio.to_thread(runtime.catalog.entries)
-        names = [entry.name for entry in entries] + [state.name for state in runtime.models.states()]
+        models = await asyncio.to_thread(self._models_present)
         default = runtime.models.target(None)
         return build_info(
-            sorted(set(names)),
+            models,
             runtime.models.aliases(),
             default,
             version=__version__,
             streaming=self._limits.partials,
         ).event()
+
+    def _models_present(self) -> dict[str, bool | None]:
+        """Every model present, loaded or not, with whether it is multilingual (file reads: a thread)."""
+        models = self._runtime.models
+        names = {entry.name for entry in self._runtime.catalog.entries()}
+        names.update(state.name for state in models.states())
+        return {name: models.multilingual(name) for name in sorted(names)}
 
     async def _fail(self, error: WhisperdError) -> None:
         """Answer ``error`` with an ``error`` event (the HTTP body's message and code), log it, close."""

@@ -1,19 +1,20 @@
 """The ``info`` event: what a Wyoming client (Home Assistant) is told when it sends ``describe``.
 
-Pure: the names of the models present, the aliases and the default model in, one ``asr`` program out,
-so that it is built in microseconds (Home Assistant waits one second for it) and tested without a
-server. Every model listed is present on this machine, so each says ``installed: true``; Home Assistant
+Pure: the models present (each with whether it is multilingual), the aliases and the default model in,
+one ``asr`` program out, so that it is built in microseconds (Home Assistant waits one second for it)
+and tested without a server. Every model listed is present on this machine, so each says ``installed: true``; Home Assistant
 offers the union of their languages. An alias is listed like a model, with its target's languages.
 
-Whether a model is multilingual is read from its name, without loading it: Whisper's English-only
-models are the ``*.en`` ones (``tiny.en``, ``distil-small.en``), every other Whisper model knows
-Whisper's languages. ``supports_transcript_streaming`` is true only when the handler really sends
+Whether a model is multilingual comes from the model manager, which reads it from the model's own
+files when it is not loaded (:mod:`whisperd.engine.capabilities`), never from its name: an English-only
+model lists ``en``, any other Whisper model Whisper's languages (also when not known: such a model
+would not load). ``supports_transcript_streaming`` is true only when the handler really sends
 ``transcript-chunk`` partials.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 from wyoming.info import AsrModel, AsrProgram, Attribution, Info
 
@@ -31,13 +32,13 @@ _WHISPER = Attribution(name="OpenAI", url="https://github.com/openai/whisper")
 _DISTIL = Attribution(name="Hugging Face", url="https://github.com/huggingface/distil-whisper")
 
 
-def model_languages(name: str) -> list[str]:
-    """The languages a Whisper model named ``name`` transcribes: ``en`` for ``*.en`` models, else all."""
-    return ["en"] if name.lower().endswith(".en") else list(LANGUAGES)
+def model_languages(multilingual: bool | None) -> list[str]:
+    """The languages a Whisper model transcribes: ``en`` for an English-only model, else all of Whisper's."""
+    return ["en"] if multilingual is False else list(LANGUAGES)
 
 
 def build_info(
-    models: Sequence[str],
+    models: Mapping[str, bool | None],
     aliases: Mapping[str, str],
     default: str,
     *,
@@ -46,16 +47,16 @@ def build_info(
 ) -> Info:
     """One ``asr`` program listing the default model first, the other models, then the aliases.
 
-    ``aliases`` maps each alias to the model name it means now; aliases of models that are not present
-    are left out (a client could not use them).
+    ``models`` maps each model present to whether it is multilingual (None: not known); ``aliases`` maps
+    each alias to the model name it means now; aliases of models that are not present are left out (a
+    client could not use them).
     """
-    present = set(models)
-    ordered = sorted(present, key=lambda name: (name != default, name))
-    listed = [_model(name, name, None) for name in ordered]
+    ordered = sorted(models, key=lambda name: (name != default, name))
+    listed = [_model(name, name, models[name], None) for name in ordered]
     listed += [
-        _model(alias, target, f"alias of {target}")
+        _model(alias, target, models[target], f"alias of {target}")
         for alias, target in sorted(aliases.items())
-        if target in present and alias not in present
+        if target in models and alias not in models
     ]
     program = AsrProgram(
         name=PROGRAM,
@@ -69,13 +70,13 @@ def build_info(
     return Info(asr=[program])
 
 
-def _model(name: str, weights: str, description: str | None) -> AsrModel:
-    english_only = weights.lower().endswith(".en")
+def _model(name: str, weights: str, multilingual: bool | None, description: str | None) -> AsrModel:
+    english_only = multilingual is False
     return AsrModel(
         name=name,
         description=description or f"Whisper {weights}{' (English only)' if english_only else ''}",
         attribution=_DISTIL if weights.lower().startswith("distil") else _WHISPER,
         installed=True,
         version=None,
-        languages=model_languages(weights),
+        languages=model_languages(multilingual),
     )
