@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -110,7 +111,7 @@ class RunningServer:
         return found
 
     def threads(self) -> int:
-        """Threads of the server process right now."""
+        """Threads of the server process right now (compare with :data:`POOL_GROWTH` in mind)."""
         return len(os.listdir(f"/proc/{self.pid}/task"))
 
     def cpu_seconds(self) -> float:
@@ -124,6 +125,16 @@ class RunningServer:
             if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
         raise KeyError(field)
+
+    def settled_memory_mib(self) -> float:
+        """Resident MiB once an idle server has given its free memory back: the median of five readings
+        0.3 s apart. A reading taken as a reply arrives races the idle trim, which runs just after the
+        request's slot is released (seen: 320 or 420 MiB for the same state, 320 a moment later)."""
+        readings = []
+        for _ in range(5):
+            time.sleep(0.3)
+            readings.append(self.memory_mib())
+        return statistics.median(readings)
 
     def output(self) -> str:
         path = self.root / "server.out"
@@ -145,6 +156,14 @@ def speaker_weights() -> Path:
     from whisperd.config import Settings
 
     return Settings().speaker_weights()
+
+
+POOL_GROWTH = 1
+"""Threads a serving process may add between two readings while holding nothing: the event loop's default
+pool (``asyncio.to_thread``) starts its next worker only when two of its calls meet, which can happen at
+any request (seen: 16 -> 17 threads after the 2nd, the 3rd or the 7th of identical requests in a row);
+the worker stays, as pools' workers do, bounded by Python. A thread kept per request or per connection
+shows as more than this after a few of them."""
 
 
 def start_server(

@@ -4,7 +4,6 @@ memory back, the operator loads and unloads over HTTP, hub ids resolve, unknown 
 from __future__ import annotations
 
 import signal
-import statistics
 import threading
 import time
 from collections.abc import Iterator
@@ -37,15 +36,6 @@ def _loaded(server: RunningServer) -> set[str]:
     return {m["id"] for m in httpx.get(f"{server.url}/health", timeout=10).json()["models"]}
 
 
-def _settled_rss(server: RunningServer) -> float:
-    """Median of a few readings a moment apart (one reading moves by a few percent on its own)."""
-    readings = []
-    for _ in range(5):
-        time.sleep(0.3)
-        readings.append(server.memory_mib())
-    return statistics.median(readings)
-
-
 def _transcribe(server: RunningServer, jfk: Path, model: str) -> httpx.Response:
     return httpx.post(
         f"{server.api_url}/audio/transcriptions",
@@ -59,7 +49,7 @@ def test_two_models_serve_side_by_side_and_the_idle_one_gives_its_memory_back(
     leasing: RunningServer, jfk: Path
 ) -> None:
     assert _transcribe(leasing, jfk, "whisper-1").status_code == 200  # the default, warm
-    before = _settled_rss(leasing)
+    before = leasing.settled_memory_mib()
     answers: dict[str, httpx.Response] = {}
 
     def ask(model: str) -> None:
@@ -81,14 +71,14 @@ def test_two_models_serve_side_by_side_and_the_idle_one_gives_its_memory_back(
     metrics = scrape(leasing)
     assert value(metrics, "whisperd_models_loaded") == 2
     assert value(metrics, "whisperd_model_leases", model="base") == 0
-    loaded = _settled_rss(leasing)
+    loaded = leasing.settled_memory_mib()
     assert loaded - before > 50, "base was not really loaded"
 
     deadline = time.monotonic() + TTL + 60
     while "base" in _loaded(leasing):
         assert time.monotonic() < deadline, "the idle model never unloaded"
         time.sleep(0.5)
-    after = _settled_rss(leasing)
+    after = leasing.settled_memory_mib()
     assert _loaded(leasing) == {"tiny.en"}, "the default model stays"
     assert value(scrape(leasing), "whisperd_model_unloads_total", reason="idle") >= 1
     print(f"\nmodel memory: {before:.0f} MiB before base, {loaded:.0f} loaded, {after:.0f} after its unload")
@@ -135,8 +125,8 @@ def test_a_thousand_unknown_names_leave_memory_flat(leasing: RunningServer, jfk:
                 assert response.status_code == 404
 
         burst(0)  # the first burst warms every buffer a 404 needs
-        before = _settled_rss(leasing)
+        before = leasing.settled_memory_mib()
         burst(500)
-        after = _settled_rss(leasing)
+        after = leasing.settled_memory_mib()
     assert after - before < 5, f"RSS {before:.1f} -> {after:.1f} MiB over 500 unknown names"
     assert leasing.upload_files() == []

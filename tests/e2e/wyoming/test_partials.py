@@ -19,7 +19,7 @@ from wyoming.asr import Transcribe
 from wyoming.audio import AudioChunk, AudioStart
 
 from tests.support.media import JFK_TEXT
-from tests.support.servers import RunningServer, start_server
+from tests.support.servers import POOL_GROWTH, RunningServer, start_server
 from tests.support.wyoming import CHUNK_BYTES, Streamed, connect, describe, streamed_utterance, utterance
 
 
@@ -94,4 +94,4 @@ def test_leaving_while_drafts_run_leaves_nothing_behind(streaming: RunningServer
     while (streaming.open_fds() > fds or streaming.threads() > threads) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert streaming.open_fds() <= fds
-    assert streaming.threads() <= threads
+    assert streaming.threads() <= threads + POOL_GROWTH  # one kept per connection would add 3
